@@ -1,0 +1,590 @@
+//! Settings: every option is an environment variable and a flag of `gatehouse serve`,
+//! parsed by clap, then checked as a whole and resolved into [`Settings`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use clap::{ArgAction, Args, ValueEnum};
+use ipnet::IpNet;
+
+use crate::secret::Secret;
+
+/// Development-only JWT signing key (Ed25519, PKCS#8). Public by design: never valid in
+/// production, where the service refuses to start with it.
+pub const DEV_JWT_SIGNING_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIGPT4igqu8TJvnsDYNk5vJ5ywnuq+XsWC2uR8Ma6d5ek
+-----END PRIVATE KEY-----
+";
+/// Development-only field-encryption key (`kid:base64`).
+pub const DEV_ENCRYPTION_KEYS: &str = "dev:ZGV2ZWxvcG1lbnQtb25seS1lbmNyeXB0aW9uLWtleSE=";
+/// Development-only blind-index key (base64 of 32 bytes).
+pub const DEV_BLIND_INDEX_KEY: &str = "ZGV2ZWxvcG1lbnQtb25seS1ibGluZC1pbmRleC1rZXk=";
+
+/// Where the service runs: development fills in missing keys, production refuses to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// The raw settings as given on the command line or in the environment.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// PostgreSQL URL; the database is created if missing and migrated on start.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@localhost:5432/gatehouse",
+        hide_env_values = true
+    )]
+    pub database_url: Secret<String>,
+
+    /// Largest number of pooled PostgreSQL connections.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_max_connections: u32,
+
+    /// Seconds a request waits for a pooled connection before answering 503.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub database_acquire_timeout: u64,
+
+    /// Listen address.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: SocketAddr,
+
+    /// Base of the links in emails (scheme, host, optional port and path).
+    #[arg(long, env = "PUBLIC_URL", default_value = "http://localhost:8080",
+          value_parser = parse_public_url)]
+    pub public_url: String,
+
+    /// `development` or `production`.
+    #[arg(long = "env", env = "GATEHOUSE_ENV", value_enum, default_value_t = Environment::Development)]
+    pub environment: Environment,
+
+    /// PEM private key (PKCS#8), Ed25519 or P-256, that signs access tokens.
+    #[arg(long, env = "JWT_SIGNING_KEY_FILE")]
+    pub jwt_signing_key_file: Option<PathBuf>,
+
+    /// Comma-separated PEM keys of retired signers, still accepted and published.
+    #[arg(long, env = "JWT_VERIFY_KEY_FILES", value_delimiter = ',')]
+    pub jwt_verify_key_files: Vec<PathBuf>,
+
+    /// `iss` claim of access tokens.
+    #[arg(long, env = "JWT_ISSUER", default_value = "gatehouse", value_parser = parse_non_empty)]
+    pub jwt_issuer: String,
+
+    /// `aud` claim of access tokens.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "gatehouse", value_parser = parse_non_empty)]
+    pub jwt_audience: String,
+
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub access_token_ttl: u64,
+
+    /// Refresh token lifetime in seconds.
+    #[arg(long, env = "REFRESH_TOKEN_TTL", default_value_t = 2_592_000,
+          value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
+    pub refresh_token_ttl: u64,
+
+    /// Seconds during which a just-rotated refresh token still refreshes (0: never).
+    #[arg(long, env = "REFRESH_REUSE_GRACE", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub refresh_reuse_grace: u64,
+
+    /// `kid:base64key[,kid:base64key...]` (32-byte keys): the first encrypts, all decrypt.
+    #[arg(long, env = "ENCRYPTION_KEYS", hide_env_values = true, value_parser = parse_encryption_keys)]
+    pub encryption_keys: Option<Secret<EncryptionKeys>>,
+
+    /// Base64 of a 32-byte key for the email lookup hash.
+    #[arg(long, env = "BLIND_INDEX_KEY", hide_env_values = true, value_parser = parse_key32)]
+    pub blind_index_key: Option<Secret<[u8; 32]>>,
+
+    /// SMTP server, e.g. `smtp://127.0.0.1:2525` or `smtps://user:pass@host`; unset: mail goes to the log.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true, value_parser = parse_smtp_url)]
+    pub smtp_url: Option<Secret<String>>,
+
+    /// Sender of outgoing mail.
+    #[arg(long, env = "EMAIL_FROM", default_value = "Gatehouse <no-reply@localhost>",
+          value_parser = parse_non_empty)]
+    pub email_from: String,
+
+    /// Redis URL of the shared rate-limit store; unset: limits are kept in process.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, value_parser = parse_redis_url)]
+    pub redis_url: Option<Secret<String>>,
+
+    /// `false` switches every rate limit off.
+    #[arg(long, env = "RATE_LIMIT_ENABLED", default_value_t = true, action = ArgAction::Set)]
+    pub rate_limit_enabled: bool,
+
+    /// Comma-separated IPs or CIDRs whose `X-Forwarded-For` is believed.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_ip_or_cidr)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Comma-separated origins allowed by CORS.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<String>,
+
+    /// `json` or `pretty`.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+
+    /// Creates this active admin on start if no admin exists.
+    #[arg(long, env = "BOOTSTRAP_ADMIN_EMAIL", requires = "bootstrap_admin_password")]
+    pub bootstrap_admin_email: Option<String>,
+
+    /// Password of the bootstrap admin.
+    #[arg(long, env = "BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true,
+          requires = "bootstrap_admin_email")]
+    pub bootstrap_admin_password: Option<Secret<String>>,
+
+    /// Seconds after which a request still being handled is answered 503.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
+
+    /// Largest accepted JSON request body, in bytes.
+    #[arg(long, env = "BODY_LIMIT", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u64).range(1_024..=16_777_216))]
+    pub body_limit: u64,
+
+    /// Seconds that shutdown waits for in-flight requests before giving up on them.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout: u64,
+}
+
+/// Field-encryption keys in configuration order; the first one encrypts.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptionKeys(pub Vec<(String, [u8; 32])>);
+
+/// Settings after validation, with every key loaded.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: Config,
+    pub keys: Keys,
+}
+
+/// Key material, either configured or (in development only) the fixed development keys.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    pub jwt_signing_pem: Secret<String>,
+    pub jwt_verify_pems: Vec<String>,
+    pub encryption: Secret<EncryptionKeys>,
+    pub blind_index: Secret<[u8; 32]>,
+    /// Names of the settings that fell back to development keys.
+    pub development_defaults: Vec<&'static str>,
+}
+
+/// Why the configuration cannot be used; each message names the variable to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is required when GATEHOUSE_ENV=production{1}")]
+    MissingInProduction(&'static str, &'static str),
+    #[error("{0} holds the public development key, refused when GATEHOUSE_ENV=production")]
+    DevelopmentKeyInProduction(&'static str),
+    #[error("{name}: cannot read {path}: {source}")]
+    Unreadable {
+        name: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{name}: {path} is not a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)")]
+    NotPkcs8Pem { name: &'static str, path: String },
+}
+
+impl Config {
+    /// Checks the settings as a whole and loads the keys.
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        let production = self.environment == Environment::Production;
+        let mut development_defaults = Vec::new();
+
+        let jwt_signing_pem = match &self.jwt_signing_key_file {
+            Some(path) => {
+                let pem = read_private_key_pem("JWT_SIGNING_KEY_FILE", path)?;
+                if production && pem.trim() == DEV_JWT_SIGNING_KEY_PEM.trim() {
+                    return Err(ConfigError::DevelopmentKeyInProduction(
+                        "JWT_SIGNING_KEY_FILE",
+                    ));
+                }
+                pem
+            }
+            None if production => {
+                return Err(ConfigError::MissingInProduction(
+                    "JWT_SIGNING_KEY_FILE",
+                    " (write one with `gatehouse keys generate`)",
+                ));
+            }
+            None => {
+                development_defaults.push("JWT_SIGNING_KEY_FILE");
+                DEV_JWT_SIGNING_KEY_PEM.to_owned()
+            }
+        };
+
+        let mut jwt_verify_pems = Vec::new();
+        for path in self
+            .jwt_verify_key_files
+            .iter()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            jwt_verify_pems.push(read_private_key_pem("JWT_VERIFY_KEY_FILES", path)?);
+        }
+
+        let dev_encryption = parse_encryption_keys(DEV_ENCRYPTION_KEYS)
+            .map_err(|_| ConfigError::DevelopmentKeyInProduction("ENCRYPTION_KEYS"))?;
+        let encryption = match &self.encryption_keys {
+            Some(keys) => {
+                let dev_key = dev_encryption.expose().0[0].1;
+                if production && keys.expose().0.iter().any(|(_, k)| *k == dev_key) {
+                    return Err(ConfigError::DevelopmentKeyInProduction("ENCRYPTION_KEYS"));
+                }
+                keys.clone()
+            }
+            None if production => {
+                return Err(ConfigError::MissingInProduction(
+                    "ENCRYPTION_KEYS",
+                    " (kid:base64 of 32 random bytes, e.g. main:$(openssl rand -base64 32))",
+                ));
+            }
+            None => {
+                development_defaults.push("ENCRYPTION_KEYS");
+                dev_encryption
+            }
+        };
+
+        let dev_blind = parse_key32(DEV_BLIND_INDEX_KEY)
+            .map_err(|_| ConfigError::DevelopmentKeyInProduction("BLIND_INDEX_KEY"))?;
+        let blind_index = match &self.blind_index_key {
+            Some(key) => {
+                if production && key.expose() == dev_blind.expose() {
+                    return Err(ConfigError::DevelopmentKeyInProduction("BLIND_INDEX_KEY"));
+                }
+                key.clone()
+            }
+            None if production => {
+                return Err(ConfigError::MissingInProduction(
+                    "BLIND_INDEX_KEY",
+                    " (base64 of 32 random bytes, e.g. $(openssl rand -base64 32))",
+                ));
+            }
+            None => {
+                development_defaults.push("BLIND_INDEX_KEY");
+                dev_blind
+            }
+        };
+
+        Ok(Settings {
+            keys: Keys {
+                jwt_signing_pem: Secret::new(jwt_signing_pem),
+                jwt_verify_pems,
+                encryption,
+                blind_index,
+                development_defaults,
+            },
+            config: self,
+        })
+    }
+}
+
+impl fmt::Debug for EncryptionKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kids: Vec<&str> = self.0.iter().map(|(kid, _)| kid.as_str()).collect();
+        f.debug_tuple("EncryptionKeys").field(&kids).finish()
+    }
+}
+
+fn read_private_key_pem(name: &'static str, path: &PathBuf) -> Result<String, ConfigError> {
+    let pem = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+        name,
+        path: path.display().to_string(),
+        source,
+    })?;
+    if !pem.trim_start().starts_with("-----BEGIN PRIVATE KEY-----") {
+        return Err(ConfigError::NotPkcs8Pem {
+            name,
+            path: path.display().to_string(),
+        });
+    }
+    Ok(pem)
+}
+
+fn parse_non_empty(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(value.to_owned())
+}
+
+/// Accepts `http(s)://host[:port][/path]`, drops a trailing slash so links join cleanly.
+fn parse_public_url(value: &str) -> Result<String, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must start with http:// or https://".into());
+    }
+    if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
+        return Err("must be scheme, host, optional port and path, without query".into());
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+fn parse_smtp_url(value: &str) -> Result<Secret<String>, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none() {
+        return Err("must look like smtp://host:port or smtps://user:pass@host".into());
+    }
+    Ok(Secret::new(value.to_owned()))
+}
+
+fn parse_redis_url(value: &str) -> Result<Secret<String>, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "redis" | "rediss") || url.host_str().is_none() {
+        return Err("must look like redis://host:port".into());
+    }
+    Ok(Secret::new(value.to_owned()))
+}
+
+fn parse_ip_or_cidr(value: &str) -> Result<IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{value}` is neither an IP address nor a CIDR"))
+}
+
+fn parse_origin(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let url = url::Url::parse(value).map_err(|_| format!("`{value}` is not an origin"))?;
+    let origin = url.origin().ascii_serialization();
+    if !url.origin().is_tuple() || value.trim_end_matches('/') != origin {
+        return Err(format!(
+            "`{value}` is not an origin (scheme://host[:port], no path)"
+        ));
+    }
+    Ok(origin)
+}
+
+fn parse_key32(value: &str) -> Result<Secret<[u8; 32]>, String> {
+    let bytes = BASE64
+        .decode(value.trim())
+        .map_err(|_| "not valid base64".to_owned())?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("must decode to 32 bytes, got {}", b.len()))?;
+    Ok(Secret::new(key))
+}
+
+fn parse_encryption_keys(value: &str) -> Result<Secret<EncryptionKeys>, String> {
+    let mut keys: Vec<(String, [u8; 32])> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (kid, key) = item
+            .split_once(':')
+            .ok_or_else(|| "each key must be kid:base64key".to_owned())?;
+        let valid_kid = !kid.is_empty()
+            && kid.len() <= 32
+            && kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid_kid {
+            return Err(format!(
+                "key id `{kid}` must be 1-32 characters of [A-Za-z0-9_-]"
+            ));
+        }
+        if keys.iter().any(|(k, _)| k == kid) {
+            return Err(format!("key id `{kid}` appears twice"));
+        }
+        let key = parse_key32(key).map_err(|e| format!("key `{kid}`: {e}"))?;
+        keys.push((kid.to_owned(), *key.expose()));
+    }
+    if keys.is_empty() {
+        return Err("at least one kid:base64key is required".into());
+    }
+    Ok(Secret::new(EncryptionKeys(keys)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    const OTHER_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
+-----END PRIVATE KEY-----
+";
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        let mut argv = vec!["gatehouse"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).map(|c| c.config)
+    }
+
+    #[test]
+    fn public_url_loses_its_trailing_slash() {
+        assert_eq!(
+            parse_public_url("https://id.example.com/").as_deref(),
+            Ok("https://id.example.com")
+        );
+        assert!(parse_public_url("ftp://example.com").is_err());
+        assert!(parse_public_url("https://example.com/?a=b").is_err());
+    }
+
+    #[test]
+    fn encryption_keys_need_unique_ids_and_32_bytes() {
+        let key = BASE64.encode([7u8; 32]);
+        let keys = parse_encryption_keys(&format!("new:{key}, old:{key}")).map(|k| {
+            k.expose()
+                .0
+                .iter()
+                .map(|(kid, _)| kid.clone())
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(keys, Ok(vec!["new".to_owned(), "old".to_owned()]));
+        assert!(parse_encryption_keys(&format!("a:{key},a:{key}")).is_err());
+        assert!(parse_encryption_keys("a:c2hvcnQ=").is_err());
+        assert!(parse_encryption_keys(&key).is_err());
+        assert!(parse_encryption_keys("").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_accept_addresses_and_networks() {
+        assert_eq!(
+            parse_ip_or_cidr("10.0.0.1").map(|n| n.to_string()),
+            Ok("10.0.0.1/32".into())
+        );
+        assert_eq!(
+            parse_ip_or_cidr("fd00::/8").map(|n| n.to_string()),
+            Ok("fd00::/8".into())
+        );
+        assert!(parse_ip_or_cidr("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn origins_must_not_carry_paths() {
+        assert_eq!(
+            parse_origin("https://app.example.com"),
+            Ok("https://app.example.com".into())
+        );
+        assert!(parse_origin("https://app.example.com/login").is_err());
+        assert!(parse_origin("*").is_err());
+    }
+
+    #[test]
+    fn development_fills_in_missing_keys() {
+        let settings = parse(&[]).map(|c| c.validate());
+        let Ok(Ok(settings)) = settings else {
+            panic!("defaults must validate in development");
+        };
+        assert_eq!(
+            settings.keys.development_defaults,
+            ["JWT_SIGNING_KEY_FILE", "ENCRYPTION_KEYS", "BLIND_INDEX_KEY"]
+        );
+    }
+
+    #[test]
+    fn production_refuses_missing_keys() {
+        let err = parse(&["--env", "production"])
+            .ok()
+            .map(|c| c.validate().map(|_| ()));
+        let Some(Err(err)) = err else {
+            panic!("production without keys must fail");
+        };
+        assert!(err.to_string().contains("JWT_SIGNING_KEY_FILE is required"));
+    }
+
+    #[test]
+    fn production_refuses_development_keys() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let dev_key = dir.join("dev.pem");
+        std::fs::write(&dev_key, DEV_JWT_SIGNING_KEY_PEM).ok();
+        let fresh = BASE64.encode([9u8; 32]);
+        let dev_key_arg = dev_key.to_string_lossy().to_string();
+        let enc = format!("k1:{fresh}");
+
+        let result = parse(&[
+            "--env",
+            "production",
+            "--jwt-signing-key-file",
+            &dev_key_arg,
+            "--encryption-keys",
+            &enc,
+            "--blind-index-key",
+            &fresh,
+        ])
+        .ok()
+        .map(|c| c.validate().map(|_| ()));
+        let Some(Err(err)) = result else {
+            panic!("the development JWT key must be refused");
+        };
+        assert!(matches!(
+            err,
+            ConfigError::DevelopmentKeyInProduction("JWT_SIGNING_KEY_FILE")
+        ));
+
+        let own_key = dir.join("own.pem");
+        std::fs::write(&own_key, OTHER_KEY_PEM).ok();
+        let own_key_arg = own_key.to_string_lossy().to_string();
+        let result = parse(&[
+            "--env",
+            "production",
+            "--jwt-signing-key-file",
+            &own_key_arg,
+            "--encryption-keys",
+            &enc,
+            "--blind-index-key",
+            &fresh,
+        ])
+        .ok()
+        .map(|c| c.validate().map(|s| s.keys.development_defaults.len()));
+        assert!(matches!(result, Some(Ok(0))), "real keys must be accepted");
+
+        let result = parse(&[
+            "--env",
+            "production",
+            "--jwt-signing-key-file",
+            &own_key_arg,
+            "--encryption-keys",
+            DEV_ENCRYPTION_KEYS,
+            "--blind-index-key",
+            &fresh,
+        ])
+        .ok()
+        .map(|c| c.validate().map(|_| ()));
+        assert!(matches!(
+            result,
+            Some(Err(ConfigError::DevelopmentKeyInProduction("ENCRYPTION_KEYS")))
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn bootstrap_admin_needs_both_email_and_password() {
+        assert!(parse(&["--bootstrap-admin-email", "a@example.com"]).is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let Ok(config) = parse(&["--database-url", "postgres://u:hunter2@db/x"]) else {
+            panic!("valid flags");
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"));
+    }
+}

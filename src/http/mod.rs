@@ -1,0 +1,8 @@
+//! Everything that knows about HTTP: errors, extractors, middleware, routes, OpenAPI.
+
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod request_id;
+pub mod routes;

@@ -1,0 +1,98 @@
+//! Liveness, readiness and the Prometheus metrics endpoint.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::http::error::{ApiError, Problem};
+
+/// Routes of this module.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(live))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+}
+
+/// Health answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    /// `ok` when alive, `ready` when ready to serve.
+    pub status: &'static str,
+}
+
+/// The process is running.
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The process runs.", body = Health, example = json!({"status": "ok"})),
+    )
+)]
+pub async fn live() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+/// The service can serve: the database answers and its migrations are current.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve.", body = Health, example = json!({"status": "ready"})),
+        (status = 503, description = "Database down, migrations pending, or shutting down.",
+         body = Problem, content_type = "application/problem+json",
+         example = json!({"type": "/problems/unavailable", "title": "Service Unavailable", "status": 503,
+                          "detail": "The database does not answer.", "code": "unavailable",
+                          "request_id": "0193a5c4-7f0e-7c1a-9b1e-5d2f3a4b5c6d"})),
+    )
+)]
+pub async fn ready(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
+    if state.is_shutting_down() {
+        return Err(ApiError::unavailable("The service is shutting down."));
+    }
+    match crate::db::migrations_current(state.db()).await {
+        Ok(true) => Ok(axum::Json(Health { status: "ready" })),
+        Ok(false) => Err(ApiError::unavailable(
+            "The database schema is not at this version's migrations.",
+        )),
+        Err(error) => Err(ApiError::unavailable("The database does not answer.").with_cause(error)),
+    }
+}
+
+/// Prometheus metrics: requests by route and status, latency histogram, database pool.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition format.", body = String,
+         content_type = "text/plain; version=0.0.4",
+         example = "# TYPE http_requests_total counter\nhttp_requests_total{method=\"GET\",route=\"/health/live\",status=\"200\"} 3\n"),
+    )
+)]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let pool = state.db();
+    let size = pool.size();
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+    metrics::gauge!("db_pool_connections").set(f64::from(size));
+    metrics::gauge!("db_pool_idle_connections").set(f64::from(idle));
+    metrics::gauge!("db_pool_in_use_connections").set(f64::from(size.saturating_sub(idle)));
+    metrics::gauge!("db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
+
+    let handle = state.metrics();
+    handle.run_upkeep();
+    let mut response = handle.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
