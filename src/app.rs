@@ -97,10 +97,6 @@ impl AppState {
 
 /// The complete router with its middleware, ready to serve.
 pub fn router(state: AppState) -> Router {
-    let config = &state.settings().config;
-    let body_limit = usize::try_from(config.body_limit).unwrap_or(usize::MAX);
-    let timeout = Duration::from_secs(config.request_timeout);
-
     let (api, document) = openapi::routes().split_for_parts();
     // Swagger UI is vendored into the binary; its page needs scripts and styles from itself.
     let docs: Router<AppState> = Router::from(SwaggerUi::new("/docs").url("/openapi.json", document))
@@ -110,10 +106,17 @@ pub fn router(state: AppState) -> Router {
                 "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
             ),
         ));
+    with_middleware(api.merge(docs), state)
+}
 
-    // Layers run outside in from the last added: request context first, then panics, CORS,
-    // the timeout, and the body limit closest to the handlers.
-    api.merge(docs)
+/// Wraps routes in the service's middleware stack and gives them the state. The layers
+/// run outside in: request context (id, span, log, metrics, problem bodies), panic
+/// catcher, CORS, the request timeout, and the body limit closest to the handlers.
+pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
+    let config = &state.settings().config;
+    let body_limit = usize::try_from(config.body_limit).unwrap_or(usize::MAX);
+    let timeout = Duration::from_secs(config.request_timeout);
+    routes
         .fallback(middleware::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
@@ -124,7 +127,10 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
-        .layer(from_fn_with_state(state.clone(), middleware::request_context))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
         .with_state(state)
 }
 

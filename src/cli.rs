@@ -66,20 +66,12 @@ pub enum MigrateAction {
     Status,
 }
 
-/// `serve` with settings from the environment alone, for a bare `gatehouse`.
-#[derive(Debug, Parser)]
-struct EnvOnly {
-    #[command(flatten)]
-    config: Config,
-}
-
 /// Parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or_else(|| {
-        let config = EnvOnly::try_parse_from(["gatehouse"])
-            .unwrap_or_else(|e| e.exit())
-            .config;
+        // A bare `gatehouse` serves with settings from the environment alone.
+        let config = Config::try_parse_from(["gatehouse"]).unwrap_or_else(|e| e.exit());
         Command::Serve(ServeArgs { config })
     });
     match command {
@@ -120,7 +112,10 @@ fn migrate(args: MigrateArgs) -> ExitCode {
         match args.action {
             MigrateAction::Up => {
                 db::migrate_up(&pool).await?;
-                println!("migrations applied; schema at version {}", db::latest_version());
+                println!(
+                    "migrations applied; schema at version {}",
+                    db::latest_version()
+                );
             }
             MigrateAction::Down { steps } => {
                 let reverted = db::migrate_down(&pool, steps).await?;
@@ -144,7 +139,10 @@ fn migrate(args: MigrateArgs) -> ExitCode {
 }
 
 fn block_on(future: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("gatehouse: cannot start the async runtime: {error}");

@@ -141,12 +141,20 @@ pub struct Config {
     pub log_format: LogFormat,
 
     /// Creates this active admin on start if no admin exists.
-    #[arg(long, env = "BOOTSTRAP_ADMIN_EMAIL", requires = "bootstrap_admin_password")]
+    #[arg(
+        long,
+        env = "BOOTSTRAP_ADMIN_EMAIL",
+        requires = "bootstrap_admin_password"
+    )]
     pub bootstrap_admin_email: Option<String>,
 
     /// Password of the bootstrap admin.
-    #[arg(long, env = "BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true,
-          requires = "bootstrap_admin_email")]
+    #[arg(
+        long,
+        env = "BOOTSTRAP_ADMIN_PASSWORD",
+        hide_env_values = true,
+        requires = "bootstrap_admin_email"
+    )]
     pub bootstrap_admin_password: Option<Secret<String>>,
 
     /// Seconds after which a request still being handled is answered 503.
@@ -204,7 +212,23 @@ pub enum ConfigError {
     NotPkcs8Pem { name: &'static str, path: String },
 }
 
+/// Parses [`Config`] alone, for callers outside the `serve` command line.
+#[derive(Debug, clap::Parser)]
+struct ConfigOnly {
+    #[command(flatten)]
+    config: Config,
+}
+
 impl Config {
+    /// Parses flags (the first item is the program name) and the environment.
+    pub fn try_parse_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        <ConfigOnly as clap::Parser>::try_parse_from(args).map(|c| c.config)
+    }
+
     /// Checks the settings as a whole and loads the keys.
     pub fn validate(self) -> Result<Settings, ConfigError> {
         let production = self.environment == Environment::Production;
@@ -416,13 +440,6 @@ fn parse_encryption_keys(value: &str) -> Result<Secret<EncryptionKeys>, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        config: Config,
-    }
 
     const OTHER_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
 MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
@@ -432,7 +449,7 @@ MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
     fn parse(args: &[&str]) -> Result<Config, clap::Error> {
         let mut argv = vec!["gatehouse"];
         argv.extend_from_slice(args);
-        Cli::try_parse_from(argv).map(|c| c.config)
+        Config::try_parse_from(argv)
     }
 
     #[test]
@@ -569,7 +586,9 @@ MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
         .map(|c| c.validate().map(|_| ()));
         assert!(matches!(
             result,
-            Some(Err(ConfigError::DevelopmentKeyInProduction("ENCRYPTION_KEYS")))
+            Some(Err(ConfigError::DevelopmentKeyInProduction(
+                "ENCRYPTION_KEYS"
+            )))
         ));
         std::fs::remove_dir_all(&dir).ok();
     }

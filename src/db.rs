@@ -136,16 +136,15 @@ pub fn latest_version() -> i64 {
 /// True when the newest applied migration is the newest this binary knows. One cheap
 /// query, used by the readiness probe.
 pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
-    let newest: Option<i64> = sqlx::query_scalar(
-        "SELECT max(version) FROM _sqlx_migrations WHERE success",
-    )
-    .fetch_one(pool)
-    .await
-    .or_else(|e| match &e {
-        // No migrations table yet: nothing applied.
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(None),
-        _ => Err(e),
-    })?;
+    let newest: Option<i64> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await
+            .or_else(|e| match &e {
+                // No migrations table yet: nothing applied.
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("42P01") => Ok(None),
+                _ => Err(e),
+            })?;
     Ok(newest == Some(latest_version()))
 }
 
@@ -156,9 +155,9 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
         // Class 08: connection exceptions; 57P01-57P03: admin shutdown, crash, cannot connect now.
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")),
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
         _ => false,
     }
 }

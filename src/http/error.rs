@@ -73,7 +73,11 @@ pub struct ErrorCause(pub Arc<anyhow::Error>);
 
 impl ApiError {
     /// An error with the given status, code and public detail.
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             status,
             code,
@@ -233,7 +237,9 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             detail: self.detail.into_owned(),
             code: self.code,
-            request_id: RequestId::current().map(|id| id.to_string()).unwrap_or_default(),
+            request_id: RequestId::current()
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
             errors: self.errors,
         };
         // Serialising these plain fields cannot fail; fall back to a fixed body regardless.
@@ -250,7 +256,9 @@ impl IntoResponse for ApiError {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(cause) = self.cause {
-            response.extensions_mut().insert(ErrorCause(Arc::new(cause)));
+            response
+                .extensions_mut()
+                .insert(ErrorCause(Arc::new(cause)));
         }
         response
     }
@@ -287,8 +295,12 @@ mod tests {
 
     #[tokio::test]
     async fn validation_errors_list_their_fields() {
-        let (status, headers, json) =
-            body_of(ApiError::invalid_field("per_page", "out_of_range", "must be 1-100")).await;
+        let (status, headers, json) = body_of(ApiError::invalid_field(
+            "per_page",
+            "out_of_range",
+            "must be 1-100",
+        ))
+        .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_JSON);
         assert_eq!(json["type"], "/problems/validation_failed");

@@ -56,9 +56,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             _ => ApiError::malformed(format!("The body is not valid JSON: {inner}.")),
         }
     })?;
-    deserializer
-        .end()
-        .map_err(|_| ApiError::malformed("The body has trailing characters after the JSON value."))?;
+    deserializer.end().map_err(|_| {
+        ApiError::malformed("The body has trailing characters after the JSON value.")
+    })?;
     Ok(value)
 }
 
@@ -126,7 +126,10 @@ fn field_error(path: &str, message: &str) -> FieldError {
     let (field, code) = if message.starts_with("unknown field") {
         (parent.to_owned(), "unknown_field")
     } else if message.starts_with("missing field") {
-        (named.map(join).unwrap_or_else(|| parent.to_owned()), "required")
+        (
+            named.map(join).unwrap_or_else(|| parent.to_owned()),
+            "required",
+        )
     } else {
         (parent.to_owned(), "invalid")
     };
@@ -174,7 +177,9 @@ mod tests {
         let request = builder
             .body(Body::from(body.to_owned()))
             .map_err(|_| ApiError::malformed("test request"))?;
-        AppJson::<Signup>::from_request(request, &()).await.map(|j| j.0)
+        AppJson::<Signup>::from_request(request, &())
+            .await
+            .map(|j| j.0)
     }
 
     #[tokio::test]
@@ -192,14 +197,21 @@ mod tests {
         let error = extract(None, r#"{"email":"a@b.c","age":3}"#).await.err();
         assert_eq!(error.map(|e| e.code()), Some("unsupported_media_type"));
         let error = extract(Some("text/plain"), "{}").await.err();
-        assert_eq!(error.map(|e| e.status()), Some(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        assert_eq!(
+            error.map(|e| e.status()),
+            Some(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        );
     }
 
     #[tokio::test]
     async fn broken_json_is_400() {
         for body in ["{", "not json", "", r#"{"email":"a@b.c","age":3} x"#] {
             let error = extract(Some("application/json"), body).await.err();
-            assert_eq!(error.map(|e| e.code()), Some("malformed_request"), "{body:?}");
+            assert_eq!(
+                error.map(|e| e.code()),
+                Some("malformed_request"),
+                "{body:?}"
+            );
         }
     }
 
@@ -208,7 +220,11 @@ mod tests {
         let cases = [
             (r#"{"email":"a@b.c","age":300}"#, "age", "invalid"),
             (r#"{"email":"a@b.c"}"#, "age", "required"),
-            (r#"{"email":"a@b.c","age":1,"role":"admin"}"#, "role", "unknown_field"),
+            (
+                r#"{"email":"a@b.c","age":1,"role":"admin"}"#,
+                "role",
+                "unknown_field",
+            ),
             (
                 r#"{"email":"a@b.c","age":1,"nested":{"flag":"yes"}}"#,
                 "nested.flag",
@@ -222,7 +238,10 @@ mod tests {
         ];
         for (body, field, code) in cases {
             let error = extract(Some("application/json"), body).await.err();
-            let errors = error.as_ref().map(|e| e.field_errors().to_vec()).unwrap_or_default();
+            let errors = error
+                .as_ref()
+                .map(|e| e.field_errors().to_vec())
+                .unwrap_or_default();
             assert_eq!(error.map(|e| e.code()), Some("validation_failed"), "{body}");
             assert_eq!(errors[0].field, field, "{body}");
             assert_eq!(errors[0].code, code, "{body}");

@@ -17,7 +17,11 @@ use crate::telemetry::{HTTP_DURATION, HTTP_REQUESTS};
 
 /// Outermost middleware: gives the request its id and span, runs it, turns any bare error
 /// status into a problem document, sets the common headers, logs and counts it.
-pub async fn request_context(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn request_context(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = RequestId::from_headers(request.headers());
     let method = request.method().clone();
@@ -76,7 +80,10 @@ fn set_common_headers(state: &AppState, response: &mut Response, id: &RequestId)
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers
         .entry(header::CONTENT_SECURITY_POLICY)
@@ -149,7 +156,10 @@ pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static("authorization, content-type, if-none-match, x-request-id"),
         );
-        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
         return response;
     }

@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn acceptable_ids_are_echoed() {
         for id in ["a", "req-1.2_3", &"x".repeat(64)] {
-            assert_eq!(RequestId::parse(id).map(|r| r.to_string()), Some(id.to_owned()));
+            assert_eq!(
+                RequestId::parse(id).map(|r| r.to_string()),
+                Some(id.to_owned())
+            );
         }
     }
 

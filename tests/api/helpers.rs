@@ -1,0 +1,229 @@
+//! Test harness: a fresh, migrated PostgreSQL database per test, the app built in-process,
+//! the real server on a random port, and the real binary when a test needs the process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Router;
+use gatehouse::app::{self, AppState};
+use gatehouse::config::{Config, Settings};
+use gatehouse::db;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The server on which test databases are created; `TEST_DATABASE_URL` overrides it.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".to_owned())
+}
+
+/// A database of its own for one test, dropped when the test ends.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    /// Creates an empty database with a unique name.
+    pub async fn empty() -> Self {
+        let name = format!("gatehouse_test_{}", uuid::Uuid::now_v7().simple());
+        let mut url = url::Url::parse(&admin_url()).expect("TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&admin_url())
+            .await
+            .expect("PostgreSQL must be running for the tests (see README)");
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        Self {
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    /// Creates a database with every migration applied.
+    pub async fn migrated() -> (Self, PgPool) {
+        let test_db = Self::empty().await;
+        let pool = test_db.pool().await;
+        db::migrate_up(&pool).await.expect("migrations apply");
+        (test_db, pool)
+    }
+
+    /// A small pool on this database.
+    pub async fn pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(5)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&self.url)
+            .await
+            .expect("connect to test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which cannot be blocked on; a thread with a
+        // runtime of its own removes the database.
+        let name = self.name.clone();
+        let handle = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(admin) = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&admin_url())
+                    .await
+                {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&admin)
+                            .await;
+                    admin.close().await;
+                }
+            });
+        });
+        let _ = handle.join();
+    }
+}
+
+/// Settings for a test: the defaults, on the given database, with `flags` on top.
+pub fn settings(database_url: &str, flags: &[&str]) -> Settings {
+    let mut args = vec!["gatehouse", "--database-url", database_url];
+    args.extend_from_slice(flags);
+    Config::try_parse_from(args)
+        .expect("test flags parse")
+        .validate()
+        .expect("test settings validate")
+}
+
+/// The real server, in process, on a random port of its own database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    pub state: AppState,
+    /// Held so the database lives as long as the app, and is dropped after it.
+    #[allow(dead_code)]
+    pub db: TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts the service with default settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts the service with extra flags (as `gatehouse serve` takes them).
+    pub async fn spawn_with(flags: &[&str]) -> Self {
+        let (db, pool) = TestDb::migrated().await;
+        let state = AppState::new(settings(&db.url, flags), pool.clone());
+        let router = app::router(state.clone());
+        Self::serve(db, pool, state, router).await
+    }
+
+    /// Starts `routes` behind the service's middleware, for tests of the middleware itself.
+    pub async fn spawn_routes(routes: Router<AppState>, flags: &[&str]) -> Self {
+        let (db, pool) = TestDb::migrated().await;
+        let state = AppState::new(settings(&db.url, flags), pool.clone());
+        let router = app::with_middleware(routes, state.clone());
+        Self::serve(db, pool, state, router).await
+    }
+
+    async fn serve(db: TestDb, pool: PgPool, state: AppState, router: Router) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a random port");
+        let addr = listener.local_addr().expect("local address");
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let signalled = state.clone();
+        let server = tokio::spawn(app::serve(
+            listener,
+            router,
+            async move {
+                let _ = signal.await;
+                signalled.begin_shutdown();
+            },
+            Duration::from_secs(5),
+        ));
+        Self {
+            addr,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
+            pool,
+            state,
+            db,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// Absolute URL of a path on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// GET a path.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+
+    /// Begins a graceful shutdown and waits for the server to finish.
+    pub async fn shutdown(&mut self) -> std::io::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match self.server.take() {
+            Some(server) => server.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Reads a response as JSON, asserting its content type.
+pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "content type"
+    );
+    let header_id = response.headers()["x-request-id"]
+        .to_str()
+        .expect("request id header")
+        .to_owned();
+    let body: serde_json::Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["code"], code, "code in {body}");
+    assert_eq!(body["status"], status, "status in {body}");
+    assert_eq!(body["type"], format!("/problems/{code}"), "type in {body}");
+    assert_eq!(body["request_id"], header_id, "request id in {body}");
+    body
+}
+
+/// Path of the built `gatehouse` binary.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gatehouse"))
+}
+
+/// Path of a file in the repository.
+pub fn repo_file(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real server on a random port, a fresh database per test.
+
+mod helpers;
+
+mod binary;
+mod errors;
+mod health;
+mod middleware;
+mod migrations;
+mod openapi;

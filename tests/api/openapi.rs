@@ -1,0 +1,60 @@
+//! The OpenAPI document: served, printed, committed, and the interactive docs offline.
+
+use gatehouse::http::openapi;
+
+use crate::helpers::{TestApp, repo_file};
+
+#[test]
+fn committed_document_matches_the_code() {
+    let committed = std::fs::read_to_string(repo_file("docs/openapi.json")).unwrap_or_default();
+    let generated = openapi::document_json();
+    assert!(
+        committed.trim() == generated.trim(),
+        "docs/openapi.json is stale: regenerate it with `cargo run -- openapi > docs/openapi.json`"
+    );
+}
+
+#[tokio::test]
+async fn the_service_serves_its_document() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let served: serde_json::Value = response.json().await.expect("json");
+    let expected: serde_json::Value =
+        serde_json::from_str(&openapi::document_json()).expect("document is JSON");
+    assert_eq!(served, expected);
+    assert!(
+        served["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3.1")
+    );
+    for path in ["/health/live", "/health/ready", "/metrics"] {
+        assert!(served["paths"][path].is_object(), "{path} documented");
+    }
+    assert!(served["components"]["schemas"]["Problem"].is_object());
+}
+
+#[tokio::test]
+async fn interactive_docs_are_served_from_the_binary() {
+    let app = TestApp::spawn().await;
+    let page = app.get("/docs/").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap_or_default();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(!html.contains("https://"), "no CDN in the page");
+
+    for asset in [
+        "/docs/swagger-ui.css",
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-initializer.js",
+    ] {
+        let response = app.get(asset).await;
+        assert_eq!(response.status(), 200, "{asset}");
+        let text = response.text().await.unwrap_or_default();
+        assert!(text.len() > 100, "{asset} has content");
+        if asset.ends_with("initializer.js") {
+            assert!(text.contains("/openapi.json"), "the UI loads our document");
+        }
+    }
+}
