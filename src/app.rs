@@ -24,15 +24,15 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Settings;
 use crate::db;
 use crate::http::error::ApiError;
-use crate::http::{middleware, openapi};
+use crate::http::{middleware, openapi, routes};
+use crate::services::{Services, StartError};
 
 /// State shared by every request. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
-    settings: Settings,
-    db: PgPool,
+    services: Services,
     metrics: PrometheusHandle,
     shutting_down: AtomicBool,
     cors_origins: Vec<HeaderValue>,
@@ -40,8 +40,9 @@ struct Inner {
 }
 
 impl AppState {
-    /// Assembles the state from validated settings and an open pool.
-    pub fn new(settings: Settings, db: PgPool) -> Self {
+    /// Assembles the state from validated settings and an open pool; fails on keys or
+    /// addresses that do not work.
+    pub fn new(settings: Settings, db: PgPool) -> Result<Self, StartError> {
         let cors_origins = settings
             .config
             .cors_origins
@@ -49,24 +50,28 @@ impl AppState {
             .filter_map(|o| HeaderValue::from_str(o).ok())
             .collect();
         let public_url_is_https = settings.config.public_url.starts_with("https://");
-        Self(Arc::new(Inner {
-            settings,
-            db,
+        Ok(Self(Arc::new(Inner {
+            services: Services::new(settings, db)?,
             metrics: crate::telemetry::metrics_handle(),
             shutting_down: AtomicBool::new(false),
             cors_origins,
             public_url_is_https,
-        }))
+        })))
+    }
+
+    /// The domain services.
+    pub fn services(&self) -> &Services {
+        &self.0.services
     }
 
     /// The validated settings.
     pub fn settings(&self) -> &Settings {
-        &self.0.settings
+        &self.0.services.settings
     }
 
     /// The database pool.
     pub fn db(&self) -> &PgPool {
-        &self.0.db
+        &self.0.services.db
     }
 
     /// The metrics recorder's handle.
@@ -106,7 +111,7 @@ pub fn router(state: AppState) -> Router {
                 "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
             ),
         ));
-    with_middleware(api.merge(docs), state)
+    with_middleware(api.merge(docs).merge(routes::pages::router()), state)
 }
 
 /// Wraps routes in the service's middleware stack and gives them the state. The layers
@@ -148,7 +153,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on BIND_ADDR={}", config.bind_addr))?;
     let drain = Duration::from_secs(config.shutdown_timeout);
-    let state = AppState::new(settings, pool);
+    let state = AppState::new(settings, pool)?;
+    crate::auth::registration::bootstrap_admin(state.services())
+        .await
+        .map_err(|e| anyhow::anyhow!("BOOTSTRAP_ADMIN_EMAIL: {e}"))?;
+    let outbox = OutboxWorker::start(&state)?;
     tracing::info!(addr = %listener.local_addr()?, "gatehouse listening");
 
     let signalled = state.clone();
@@ -158,9 +167,37 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         signalled.begin_shutdown();
     };
     serve(listener, router(state.clone()), shutdown, drain).await?;
+    outbox.stop().await;
     state.db().close().await;
     tracing::info!("gatehouse stopped");
     Ok(())
+}
+
+/// The email outbox worker running in the background of this process.
+pub struct OutboxWorker {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl OutboxWorker {
+    /// Starts delivering queued mail.
+    pub fn start(state: &AppState) -> Result<Self, StartError> {
+        let worker = state.services().outbox_worker()?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(worker.run(stopped));
+        Ok(Self { stop, task })
+    }
+
+    /// Stops after the message being delivered, if any (waits at most 20 s).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("email outbox worker did not stop in time");
+        }
+    }
 }
 
 /// Pool settings from the configuration.

@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate up|down|status`, `openapi`.
+//! The command line: `serve` (the default), `migrate up|down|status`, `openapi`,
+//! `create-admin`, `keys generate`.
 
 use std::process::ExitCode;
 
@@ -27,6 +28,37 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Print the OpenAPI document.
     Openapi,
+    /// Create an active admin; the password is read from the first line of standard input.
+    CreateAdmin(CreateAdminArgs),
+    /// Manage JWT signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+/// `create-admin`: who, and where (every `serve` setting applies, keys included).
+#[derive(Debug, Args)]
+pub struct CreateAdminArgs {
+    /// Email address of the new admin.
+    #[arg(long)]
+    pub email: String,
+    /// Display name.
+    #[arg(long, default_value = "Administrator")]
+    pub name: String,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// A key action.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Write a new Ed25519 private key (PKCS#8 PEM) for JWT_SIGNING_KEY_FILE.
+    Generate {
+        /// File to create (mode 0600); standard output when absent.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 /// Settings of `serve`: every one also an environment variable.
@@ -81,7 +113,80 @@ pub fn main() -> ExitCode {
             println!("{}", crate::http::openapi::document_json());
             ExitCode::SUCCESS
         }
+        Command::CreateAdmin(args) => create_admin(args),
+        Command::Keys {
+            action: KeysAction::Generate { out },
+        } => generate_key(out.as_deref()),
     }
+}
+
+fn create_admin(args: CreateAdminArgs) -> ExitCode {
+    telemetry::init_logging(LogFormat::Pretty);
+    let settings = match args.config.validate() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("gatehouse: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut password = String::new();
+    if std::io::stdin().read_line(&mut password).is_err() {
+        eprintln!("gatehouse: cannot read the password from standard input");
+        return ExitCode::from(2);
+    }
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    block_on(async move {
+        let url = settings.config.database_url.expose().clone();
+        db::ensure_database(&url).await?;
+        let pool = db::connect(&url, app::pool_settings(&settings)).await?;
+        db::migrate_up(&pool).await?;
+        let services = crate::services::Services::new(settings, pool.clone())?;
+        let user = crate::auth::registration::create_admin(
+            &services,
+            &args.email,
+            &args.name,
+            &password,
+            crate::auth::registration::AdminOrigin::CommandLine,
+        )
+        .await?;
+        println!("admin created: {}", user.id);
+        pool.close().await;
+        Ok(())
+    })
+}
+
+fn generate_key(out: Option<&std::path::Path>) -> ExitCode {
+    let pem = crate::auth::tokens::generate_ed25519_pem();
+    let Some(path) = out else {
+        print!("{pem}");
+        return ExitCode::SUCCESS;
+    };
+    match write_private(path, &pem) {
+        Ok(()) => {
+            eprintln!(
+                "wrote {} (Ed25519, PKCS#8 PEM); set JWT_SIGNING_KEY_FILE to it",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("gatehouse: cannot write {}: {error}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Creates a file readable by its owner only; refuses to overwrite one.
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
 }
 
 fn serve(config: Config) -> ExitCode {

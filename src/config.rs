@@ -167,6 +167,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1_024..=16_777_216))]
     pub body_limit: u64,
 
+    /// Threads hashing passwords at once (default: one per CPU core).
+    #[arg(long, env = "PASSWORD_HASH_THREADS",
+          value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub password_hash_threads: Option<u64>,
+
     /// Seconds that shutdown waits for in-flight requests before giving up on them.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
@@ -212,8 +217,10 @@ pub enum ConfigError {
     NotPkcs8Pem { name: &'static str, path: String },
 }
 
-/// Parses [`Config`] alone, for callers outside the `serve` command line.
+/// Parses [`Config`] alone, for callers outside the `serve` command line. A flag given
+/// twice keeps its last value.
 #[derive(Debug, clap::Parser)]
+#[command(args_override_self = true)]
 struct ConfigOnly {
     #[command(flatten)]
     config: Config,

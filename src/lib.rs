@@ -3,15 +3,29 @@
 
 /// The application state, router and server life cycle.
 pub mod app;
+/// The audit trail.
+pub mod audit;
+/// Authentication: registration, login, sessions, tokens, recovery.
+pub mod auth;
 /// The command line.
 pub mod cli;
 /// Settings from flags and environment variables.
 pub mod config;
+/// Field encryption, blind index, random tokens.
+pub mod crypto;
 /// PostgreSQL pool and migrations.
 pub mod db;
+/// Outgoing email: templates, outbox, worker.
+pub mod email;
 /// The HTTP layer: errors, extractors, middleware, routes, OpenAPI.
 pub mod http;
+/// Facts about the request behind a change.
+pub mod request;
 /// A wrapper that keeps secrets out of logs.
 pub mod secret;
+/// The domain's dependencies.
+pub mod services;
 /// Logging and metrics.
 pub mod telemetry;
+/// Users: model and SQL.
+pub mod users;

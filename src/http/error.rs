@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::request_id::RequestId;
+use crate::auth::AuthError;
 
 /// Media type of every error response.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -126,6 +127,15 @@ impl ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             detail,
+        )
+    }
+
+    /// 401 `unauthenticated`: no bearer token.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Send an access token: `Authorization: Bearer <token>`.",
         )
     }
 
@@ -270,6 +280,77 @@ impl From<sqlx::Error> for ApiError {
             Self::unavailable("The database is unavailable; try again shortly.").with_cause(error)
         } else {
             Self::internal(error)
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        use StatusCode as S;
+        match error {
+            AuthError::Invalid(problems) => Self::validation(
+                problems
+                    .into_iter()
+                    .map(|(field, invalid)| FieldError {
+                        field: field.to_owned(),
+                        code: invalid.code.to_owned(),
+                        message: invalid.message,
+                    })
+                    .collect(),
+            ),
+            AuthError::EmailTaken => Self::new(
+                S::CONFLICT,
+                "email_taken",
+                "An account with this email address exists.",
+            ),
+            AuthError::InvalidCredentials => Self::new(
+                S::UNAUTHORIZED,
+                "invalid_credentials",
+                "The email address or password is wrong.",
+            ),
+            AuthError::EmailNotVerified => Self::new(
+                S::FORBIDDEN,
+                "email_not_verified",
+                "Confirm your email address first; the link was mailed to you.",
+            ),
+            AuthError::AccountDeactivated => Self::new(
+                S::FORBIDDEN,
+                "account_deactivated",
+                "This account is deactivated.",
+            ),
+            AuthError::InvalidToken => {
+                Self::new(S::UNAUTHORIZED, "invalid_token", "The token is not valid.")
+            }
+            AuthError::TokenExpired => Self::new(
+                S::UNAUTHORIZED,
+                "token_expired",
+                "The access token has expired; refresh it.",
+            ),
+            AuthError::TokenRevoked => Self::new(
+                S::UNAUTHORIZED,
+                "token_revoked",
+                "The session of this token has ended; sign in again.",
+            ),
+            AuthError::RefreshTokenReused => Self::new(
+                S::UNAUTHORIZED,
+                "refresh_token_reused",
+                "This refresh token was already used; the session has been ended for safety.",
+            ),
+            AuthError::InvalidVerificationToken => Self::new(
+                S::BAD_REQUEST,
+                "invalid_verification_token",
+                "The verification link is invalid, used or expired.",
+            ),
+            AuthError::InvalidResetToken => Self::new(
+                S::BAD_REQUEST,
+                "invalid_reset_token",
+                "The reset link is invalid, used or expired.",
+            ),
+            AuthError::Hashing(e) => {
+                Self::unavailable("Password checking is unavailable; try again.").with_cause(e)
+            }
+            AuthError::Database(e) => Self::from(e),
+            AuthError::Internal(e) => Self::internal(e),
         }
     }
 }

@@ -56,11 +56,15 @@ fn ensure_problem(response: Response) -> Response {
     if status.as_u16() < 400 {
         return response;
     }
-    let is_problem = response
+    // Problem documents pass, and so do the HTML pages, which explain errors to people.
+    let keep = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if is_problem {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
+                || v.as_bytes().starts_with(b"text/html")
+        });
+    if keep {
         return response;
     }
     let allow = response.headers().get(header::ALLOW).cloned();

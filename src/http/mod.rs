@@ -1,8 +1,12 @@
 //! Everything that knows about HTTP: errors, extractors, middleware, routes, OpenAPI.
 
+pub mod auth;
+pub mod client;
 pub mod error;
+pub mod examples;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;
+pub mod views;

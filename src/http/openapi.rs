@@ -1,8 +1,9 @@
 //! The OpenAPI document, generated from the same route registrations that build the router,
 //! so the two cannot drift apart.
 
-use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::error::{FieldError, Problem};
@@ -18,15 +19,38 @@ use crate::app::AppState;
         license(name = "MIT", identifier = "MIT"),
     ),
     tags(
+        (name = "auth", description = "Registration, email verification, login, tokens, password recovery."),
         (name = "operations", description = "Health, readiness and metrics."),
     ),
     components(schemas(Problem, FieldError)),
+    modifiers(&BearerAuth),
 )]
 struct ApiDoc;
 
+/// Declares the bearer (JWT access token) security scheme.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
 /// Every documented route, with its part of the document.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::health::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::health::router())
+        .merge(routes::jwks::router())
+        .nest("/api/v1/auth", routes::auth::router())
 }
 
 /// The OpenAPI document alone (for `gatehouse openapi` and the committed copy).

@@ -102,11 +102,17 @@ fn invalid_settings_are_named() {
 
 /// Starts the binary on a random port; returns the process and its address.
 fn start(database_url: &str) -> (Child, String) {
+    start_with(database_url, &[])
+}
+
+/// Starts the binary with extra environment variables.
+fn start_with(database_url: &str, envs: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(binary())
+        .env_remove("GATEHOUSE_ENV")
+        .envs(envs.iter().copied())
         .env("DATABASE_URL", database_url)
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("LOG_FORMAT", "json")
-        .env_remove("GATEHOUSE_ENV")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -177,4 +183,173 @@ async fn the_binary_creates_its_database_serves_and_stops_cleanly_on_sigterm() {
         .execute(&admin)
         .await
         .expect("drop");
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn create_admin_reads_the_password_from_stdin_and_the_admin_can_sign_in() {
+    use std::io::Write as _;
+    let test_db = TestDb::empty().await;
+    let run = |password: &str| {
+        let mut child = Command::new(binary())
+            .args([
+                "create-admin",
+                "--email",
+                "root@example.com",
+                "--name",
+                "Root",
+            ])
+            .env("DATABASE_URL", &test_db.url)
+            .env_remove("GATEHOUSE_ENV")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = writeln!(stdin, "{password}");
+        }
+        child.wait_with_output().expect("output")
+    };
+    let weak = run("short");
+    assert!(!weak.status.success());
+    assert!(
+        text(&weak.stderr).contains("password must be at least 10 characters"),
+        "{}",
+        text(&weak.stderr)
+    );
+
+    let created = run("an admin passphrase");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    assert!(text(&created.stdout).starts_with("admin created: "));
+    let again = run("an admin passphrase");
+    assert!(text(&again.stderr).contains("exists"));
+
+    let (child, addr) = start(&test_db.url);
+    let login = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "root@example.com", "password": "an admin passphrase"}))
+        .send()
+        .await
+        .expect("login");
+    stop(child);
+    assert_eq!(login.status(), 200);
+}
+
+#[tokio::test]
+async fn the_bootstrap_admin_is_created_on_first_start_only() {
+    let test_db = TestDb::empty().await;
+    let envs = [
+        ("BOOTSTRAP_ADMIN_EMAIL", "boot@example.com"),
+        ("BOOTSTRAP_ADMIN_PASSWORD", "an admin passphrase for start"),
+    ];
+    let (child, addr) = start_with(&test_db.url, &envs);
+    let pair: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "boot@example.com", "password": "an admin passphrase for start"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    stop(child);
+    let token = pair["access_token"].as_str().unwrap_or_default();
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    use base64::Engine as _;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    assert_eq!(claims["role"], "admin");
+
+    // A second start with other bootstrap settings creates nobody: an admin exists.
+    let (child, _) = start_with(
+        &test_db.url,
+        &[
+            ("BOOTSTRAP_ADMIN_EMAIL", "other@example.com"),
+            ("BOOTSTRAP_ADMIN_PASSWORD", "another passphrase!"),
+        ],
+    );
+    stop(child);
+    let pool = test_db.pool().await;
+    let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin'")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(admins, 1);
+}
+
+#[test]
+fn keys_generate_writes_a_private_key_that_loads() {
+    let dir = std::env::temp_dir().join(format!("gatehouse-keys-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("signing.pem");
+    let output = Command::new(binary())
+        .args(["keys", "generate", "--out"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let pem = std::fs::read_to_string(&path).expect("written");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let keys =
+        gatehouse::auth::tokens::TokenKeys::from_pems(&pem, &[], "gatehouse", "gatehouse", 900);
+    assert!(keys.is_ok());
+    let again = Command::new(binary())
+        .args(["keys", "generate", "--out"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(!again.status.success(), "never overwrites a key");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn production_starts_with_real_keys() {
+    let test_db = TestDb::empty().await;
+    let dir = std::env::temp_dir().join(format!("gatehouse-prod-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let key = dir.join("jwt.pem");
+    let status = Command::new(binary())
+        .args(["keys", "generate", "--out"])
+        .arg(&key)
+        .status()
+        .expect("run");
+    assert!(status.success());
+    let key_path = key.to_string_lossy().to_string();
+    let (child, addr) = start_with(
+        &test_db.url,
+        &[
+            ("GATEHOUSE_ENV", "production"),
+            ("JWT_SIGNING_KEY_FILE", key_path.as_str()),
+            (
+                "ENCRYPTION_KEYS",
+                "k1:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
+            ),
+            (
+                "BLIND_INDEX_KEY",
+                "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=",
+            ),
+        ],
+    );
+    let ready = reqwest::get(format!("http://{addr}/health/ready"))
+        .await
+        .expect("ready");
+    stop(child);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(ready.status(), 200);
 }

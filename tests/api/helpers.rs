@@ -6,13 +6,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
-use gatehouse::app::{self, AppState};
+use gatehouse::app::{self, AppState, OutboxWorker};
 use gatehouse::config::{Config, Settings};
 use gatehouse::db;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use crate::mail::MailSink;
 
 /// The server on which test databases are created; `TEST_DATABASE_URL` overrides it.
 pub fn admin_url() -> String {
@@ -107,12 +109,15 @@ pub fn settings(database_url: &str, flags: &[&str]) -> Settings {
         .expect("test settings validate")
 }
 
-/// The real server, in process, on a random port of its own database.
+/// The real server, in process, on a random port of its own database, with its outbox
+/// worker delivering to a real SMTP server of its own.
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub state: AppState,
+    pub mail: MailSink,
+    outbox: Option<OutboxWorker>,
     /// Held so the database lives as long as the app, and is dropped after it.
     #[allow(dead_code)]
     pub db: TestDb,
@@ -128,21 +133,43 @@ impl TestApp {
 
     /// Starts the service with extra flags (as `gatehouse serve` takes them).
     pub async fn spawn_with(flags: &[&str]) -> Self {
+        let mail = MailSink::start().await;
+        Self::spawn_with_mail(flags, mail).await
+    }
+
+    /// Starts the service delivering mail to `mail` (which may be stopped, to play an outage).
+    pub async fn spawn_with_mail(flags: &[&str], mail: MailSink) -> Self {
         let (db, pool) = TestDb::migrated().await;
-        let state = AppState::new(settings(&db.url, flags), pool.clone());
+        let state = Self::state(&db, &pool, flags, &mail);
         let router = app::router(state.clone());
-        Self::serve(db, pool, state, router).await
+        Self::serve(db, pool, state, router, mail).await
     }
 
     /// Starts `routes` behind the service's middleware, for tests of the middleware itself.
     pub async fn spawn_routes(routes: Router<AppState>, flags: &[&str]) -> Self {
+        let mail = MailSink::start().await;
         let (db, pool) = TestDb::migrated().await;
-        let state = AppState::new(settings(&db.url, flags), pool.clone());
+        let state = Self::state(&db, &pool, flags, &mail);
         let router = app::with_middleware(routes, state.clone());
-        Self::serve(db, pool, state, router).await
+        Self::serve(db, pool, state, router, mail).await
     }
 
-    async fn serve(db: TestDb, pool: PgPool, state: AppState, router: Router) -> Self {
+    fn state(db: &TestDb, pool: &PgPool, flags: &[&str], mail: &MailSink) -> AppState {
+        let smtp = mail.url();
+        // Tests hash with one thread so that parallel tests do not fight for the CPU.
+        let mut all = vec!["--smtp-url", smtp.as_str(), "--password-hash-threads", "1"];
+        all.extend_from_slice(flags);
+        AppState::new(settings(&db.url, &all), pool.clone()).expect("services start")
+    }
+
+    async fn serve(
+        db: TestDb,
+        pool: PgPool,
+        state: AppState,
+        router: Router,
+        mail: MailSink,
+    ) -> Self {
+        let outbox = OutboxWorker::start(&state).expect("outbox worker");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a random port");
@@ -166,6 +193,8 @@ impl TestApp {
                 .expect("http client"),
             pool,
             state,
+            mail,
+            outbox: Some(outbox),
             db,
             shutdown: Some(shutdown),
             server: Some(server),
@@ -186,10 +215,33 @@ impl TestApp {
             .expect("request reaches the server")
     }
 
+    /// POST a JSON body.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+
+    /// POST with a bearer token and no body.
+    pub async fn post_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+
     /// Begins a graceful shutdown and waits for the server to finish.
     pub async fn shutdown(&mut self) -> std::io::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
+        }
+        if let Some(outbox) = self.outbox.take() {
+            outbox.stop().await;
         }
         match self.server.take() {
             Some(server) => server.await.expect("server task"),
@@ -226,4 +278,22 @@ pub fn binary() -> PathBuf {
 /// Path of a file in the repository.
 pub fn repo_file(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Runs futures concurrently (each in its own task) and returns their outputs in order.
+pub async fn join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for (index, future) in futures.enumerate() {
+        set.spawn(async move { (index, future.await) });
+    }
+    let mut outputs = Vec::new();
+    while let Some(result) = set.join_next().await {
+        outputs.push(result.expect("task"));
+    }
+    outputs.sort_by_key(|(index, _)| *index);
+    outputs.into_iter().map(|(_, output)| output).collect()
 }

@@ -67,7 +67,8 @@ pub async fn ready(State(state): State<AppState>) -> Result<axum::Json<Health>, 
     }
 }
 
-/// Prometheus metrics: requests by route and status, latency histogram, database pool.
+/// Prometheus metrics: requests by route and status, latency histogram, database pool,
+/// password-hash queue, email outbox backlog.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -86,6 +87,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("db_pool_idle_connections").set(f64::from(idle));
     metrics::gauge!("db_pool_in_use_connections").set(f64::from(size.saturating_sub(idle)));
     metrics::gauge!("db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
+    metrics::gauge!("password_hash_queue").set(state.services().passwords.queue_length() as f64);
+    // The backlog needs the database; without it the gauge keeps its last value.
+    if let Ok(backlog) = crate::email::outbox::backlog(pool).await {
+        metrics::gauge!("email_outbox_backlog").set(backlog as f64);
+    }
 
     let handle = state.metrics();
     handle.run_upkeep();

@@ -1,0 +1,320 @@
+//! Access tokens: JWTs signed with an asymmetric key (EdDSA or ES256), verified only with
+//! the algorithm of the key named by their `kid`, and the JWKS that publishes those keys.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::users::model::Role;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    /// The user id.
+    pub sub: Uuid,
+    /// The session id: the token lives only as long as this session.
+    pub sid: Uuid,
+    /// The role when the token was issued; authorization reads the current one.
+    pub role: Role,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+}
+
+/// Why a presented token is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is invalid")]
+    Invalid,
+    #[error("the token has expired")]
+    Expired,
+}
+
+/// Why a configured key cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyError(String);
+
+struct VerifyingKey {
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// The signing key, the keys that still verify, and the published JWKS.
+pub struct TokenKeys {
+    kid: String,
+    algorithm: Algorithm,
+    signing: EncodingKey,
+    verifying: HashMap<String, VerifyingKey>,
+    jwks: JwkSet,
+    issuer: String,
+    audience: String,
+    ttl_seconds: i64,
+}
+
+impl TokenKeys {
+    /// Loads the signing key and the retired keys (PKCS#8 PEM, Ed25519 or P-256).
+    pub fn from_pems(
+        signing_pem: &str,
+        retired_pems: &[String],
+        issuer: &str,
+        audience: &str,
+        ttl_seconds: u64,
+    ) -> Result<Self, KeyError> {
+        let (signing, algorithm, signing_jwk) =
+            load_pem(signing_pem).map_err(|e| KeyError(format!("JWT_SIGNING_KEY_FILE: {e}")))?;
+        let kid = signing_jwk.common.key_id.clone().unwrap_or_default();
+        let mut jwks = vec![signing_jwk];
+        for (index, pem) in retired_pems.iter().enumerate() {
+            let (_, _, jwk) = load_pem(pem)
+                .map_err(|e| KeyError(format!("JWT_VERIFY_KEY_FILES (key {}): {e}", index + 1)))?;
+            if !jwks.iter().any(|k| k.common.key_id == jwk.common.key_id) {
+                jwks.push(jwk);
+            }
+        }
+        let mut verifying = HashMap::new();
+        for jwk in &jwks {
+            let algorithm = match jwk.common.key_algorithm {
+                Some(KeyAlgorithm::EdDSA) => Algorithm::EdDSA,
+                _ => Algorithm::ES256,
+            };
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError(e.to_string()))?;
+            let kid = jwk.common.key_id.clone().unwrap_or_default();
+            verifying.insert(kid, VerifyingKey { algorithm, key });
+        }
+        Ok(Self {
+            kid,
+            algorithm,
+            signing,
+            verifying,
+            jwks: JwkSet { keys: jwks },
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl_seconds: i64::try_from(ttl_seconds).unwrap_or(900),
+        })
+    }
+
+    /// Lifetime of new access tokens, in seconds.
+    pub fn ttl_seconds(&self) -> i64 {
+        self.ttl_seconds
+    }
+
+    /// The algorithm of the signing key.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The public keys, for `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    /// Signs a new access token for a session.
+    pub fn issue(&self, user_id: Uuid, session_id: Uuid, role: Role) -> Result<String, KeyError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id,
+            sid: session_id,
+            role,
+            iat: now,
+            nbf: now,
+            exp: now + self.ttl_seconds,
+            jti: Uuid::now_v7(),
+        };
+        let mut header = Header::new(self.algorithm);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.signing).map_err(|e| KeyError(e.to_string()))
+    }
+
+    /// Verifies signature, algorithm, issuer, audience and times; returns the claims.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let kid = header.kid.as_deref().ok_or(TokenError::Invalid)?;
+        let key = self.verifying.get(kid).ok_or(TokenError::Invalid)?;
+        // The key decides the algorithm, never the token: `none`, HMAC (e.g. signed with the
+        // public key as a secret) and any other alg than the key's own are refused here.
+        if header.alg != key.algorithm {
+            return Err(TokenError::Invalid);
+        }
+        let mut validation = Validation::new(key.algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                _ => TokenError::Invalid,
+            })
+    }
+}
+
+/// Parses a PKCS#8 PEM private key; returns it with its algorithm and public JWK, whose
+/// `kid` is the RFC 7638 thumbprint (stable, derived from the key itself).
+fn load_pem(pem: &str) -> Result<(EncodingKey, Algorithm, Jwk), String> {
+    let (key, algorithm) = match EncodingKey::from_ed_pem(pem.as_bytes()) {
+        Ok(key) => (key, Algorithm::EdDSA),
+        Err(_) => match EncodingKey::from_ec_pem(pem.as_bytes()) {
+            Ok(key) => (key, Algorithm::ES256),
+            Err(_) => return Err("not an Ed25519 or P-256 private key in PKCS#8 PEM".into()),
+        },
+    };
+    let mut jwk = Jwk::from_encoding_key(&key, algorithm)
+        .map_err(|_| "not an Ed25519 or P-256 private key in PKCS#8 PEM".to_owned())?;
+    let kid = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|e| e.to_string())?;
+    jwk.common.key_id = Some(kid);
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    // Check the pair once now, so a broken key fails at start rather than at first login.
+    let probe = jsonwebtoken::encode(&Header::new(algorithm), &serde_json::json!({}), &key)
+        .map_err(|e| format!("cannot sign with this key: {e}"))?;
+    let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(algorithm);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    jsonwebtoken::decode::<serde_json::Value>(&probe, &decoding, &validation)
+        .map_err(|e| format!("the key does not verify its own signature: {e}"))?;
+    Ok((key, algorithm, jwk))
+}
+
+/// A new Ed25519 private key as PKCS#8 PEM (what `gatehouse keys generate` writes).
+pub fn generate_ed25519_pem() -> String {
+    use rand::RngCore;
+    // PKCS#8 v1 wrapping of an Ed25519 seed (RFC 8410): a fixed 16-byte prefix, then the seed.
+    const PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let mut der = PREFIX.to_vec();
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    der.extend_from_slice(&seed);
+    let body = STANDARD.encode(&der);
+    format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEV_JWT_SIGNING_KEY_PEM;
+
+    const P256_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg5ZAjkEyL8VS7gtOH
+Y/MWUWp7T3ygWMbNVmz8xZapIkuhRANCAAR+FUGv8jdTqL+I7CU9O7FD1idtkYkg
+heH4j5+hH5oEYKYJv2+Sf85wtAGtSOrjba9mttpYwe9OzU5LUoFRJ+d7
+-----END PRIVATE KEY-----
+";
+
+    fn keys(signing: &str, retired: &[String]) -> TokenKeys {
+        TokenKeys::from_pems(signing, retired, "gatehouse", "gatehouse", 900)
+            .unwrap_or_else(|e| panic!("keys: {e}"))
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_carry_the_contract_claims() {
+        let keys = keys(DEV_JWT_SIGNING_KEY_PEM, &[]);
+        let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
+        let token = keys.issue(user, session, Role::Manager).unwrap_or_default();
+        let claims = keys.verify(&token);
+        let Ok(claims) = claims else {
+            panic!("verify: {claims:?}")
+        };
+        assert_eq!(
+            (claims.sub, claims.sid, claims.role),
+            (user, session, Role::Manager)
+        );
+        assert_eq!(claims.exp - claims.iat, 900);
+        assert_eq!(claims.iss, "gatehouse");
+        let header = jsonwebtoken::decode_header(&token).ok();
+        assert_eq!(header.as_ref().map(|h| h.alg), Some(Algorithm::EdDSA));
+        assert_eq!(
+            header.and_then(|h| h.kid),
+            keys.jwks().keys[0].common.key_id.clone()
+        );
+    }
+
+    #[test]
+    fn p256_keys_sign_es256() {
+        let keys = keys(P256_PEM, &[]);
+        assert_eq!(keys.algorithm(), Algorithm::ES256);
+        let token = keys
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
+            .unwrap_or_default();
+        assert!(keys.verify(&token).is_ok());
+    }
+
+    #[test]
+    fn retired_keys_still_verify_and_stay_published() {
+        let old = keys(P256_PEM, &[]);
+        let token = old
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
+            .unwrap_or_default();
+        let rotated = keys(DEV_JWT_SIGNING_KEY_PEM, &[P256_PEM.to_owned()]);
+        assert!(rotated.verify(&token).is_ok());
+        assert_eq!(rotated.jwks().keys.len(), 2);
+        let without = keys(DEV_JWT_SIGNING_KEY_PEM, &[]);
+        assert_eq!(
+            without.verify(&token),
+            Err(TokenError::Invalid),
+            "unknown kid"
+        );
+    }
+
+    #[test]
+    fn other_issuers_audiences_and_expired_tokens_are_refused() {
+        let ours = keys(DEV_JWT_SIGNING_KEY_PEM, &[]);
+        let other_aud =
+            TokenKeys::from_pems(DEV_JWT_SIGNING_KEY_PEM, &[], "gatehouse", "billing", 900)
+                .unwrap_or_else(|e| panic!("{e}"));
+        let token = other_aud
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
+            .unwrap_or_default();
+        assert_eq!(ours.verify(&token), Err(TokenError::Invalid));
+
+        let header = {
+            let mut h = Header::new(Algorithm::EdDSA);
+            h.kid = ours.jwks().keys[0].common.key_id.clone();
+            h
+        };
+        let now = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({"iss": "gatehouse", "aud": "gatehouse", "sub": Uuid::now_v7(),
+            "sid": Uuid::now_v7(), "role": "user", "iat": now - 1000, "nbf": now - 1000, "exp": now - 100,
+            "jti": Uuid::now_v7()});
+        let expired = jsonwebtoken::encode(&header, &claims, &ours.signing).unwrap_or_default();
+        assert_eq!(ours.verify(&expired), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn garbage_keys_are_refused_with_a_message() {
+        let err = TokenKeys::from_pems(
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            &[],
+            "i",
+            "a",
+            60,
+        );
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn generated_keys_load() {
+        let pem = generate_ed25519_pem();
+        let generated = keys(&pem, &[]);
+        assert_eq!(generated.algorithm(), Algorithm::EdDSA);
+        assert_ne!(pem, generate_ed25519_pem());
+    }
+}

@@ -1,0 +1,309 @@
+//! `/api/v1/auth`: registration, verification, login, refresh, logout, password recovery.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::auth::{login, recovery, registration};
+use crate::http::auth::AuthUser;
+use crate::http::client::ClientMeta;
+use crate::http::error::{ApiError, Problem};
+use crate::http::examples as ex;
+use crate::http::extract::AppJson;
+use crate::http::views::{TokenPairView, UserView};
+
+/// Routes of this module, under `/api/v1/auth`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(verify_email))
+        .routes(routes!(resend_verification))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
+        .routes(routes!(forgot_password))
+        .routes(routes!(reset_password))
+}
+
+/// Registration.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "name": "Ada Lovelace", "preferences": {"theme": "dark"}}))]
+pub struct RegisterRequest {
+    #[schema(format = "email", max_length = 254)]
+    pub email: String,
+    /// 10-128 characters, not a common password, not containing the email's local part.
+    #[schema(min_length = 10, max_length = 128)]
+    pub password: String,
+    /// 1-100 characters after trimming.
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    /// Any JSON object up to 16 KiB.
+    #[schema(value_type = Option<Object>)]
+    pub preferences: Option<serde_json::Value>,
+}
+
+/// A mailed token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "q4Xh2b0v8oK3s1Jm9tP6dW5rY7uZ2cE4fG8hL0nQ1aB"}))]
+pub struct TokenRequest {
+    pub token: String,
+}
+
+/// An email address.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com"}))]
+pub struct EmailRequest {
+    #[schema(format = "email", max_length = 254)]
+    pub email: String,
+}
+
+/// Credentials.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple"}))]
+pub struct LoginRequest {
+    #[schema(max_length = 254)]
+    pub email: String,
+    #[schema(max_length = 1024)]
+    pub password: String,
+}
+
+/// A refresh token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"refresh_token": "q4Xh2b0v8oK3s1Jm9tP6dW5rY7uZ2cE4fG8hL0nQ1aB"}))]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// A reset or invitation token and the new password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "q4Xh2b0v8oK3s1Jm9tP6dW5rY7uZ2cE4fG8hL0nQ1aB", "new_password": "another long passphrase"}))]
+pub struct ResetPasswordRequest {
+    pub token: String,
+    #[schema(min_length = 10, max_length = 128)]
+    pub new_password: String,
+}
+
+/// Creates an account (status `pending_verification`) and mails a verification link.
+#[utoipa::path(
+    post, path = "/register", tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered; a verification email is on its way.", body = UserView,
+         headers(("Location" = String, description = "URL of the new user")),
+         example = json!(ex::pending_user())),
+        (status = 400, description = "Not JSON.", body = Problem, content_type = "application/problem+json",
+         example = json!(ex::problem(400, "malformed_request", "The body is not valid JSON."))),
+        (status = 409, description = "The address is taken.", body = Problem, content_type = "application/problem+json",
+         example = json!(ex::problem(409, "email_taken", "An account with this email address exists."))),
+        (status = 415, description = "Not `application/json`.", body = Problem, content_type = "application/problem+json",
+         example = json!(ex::problem(415, "unsupported_media_type", "Send the body as JSON."))),
+        (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
+         example = json!(ex::invalid("password", "too_short", "must be at least 10 characters"))),
+    )
+)]
+pub async fn register(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    AppJson(body): AppJson<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    let input = registration::Registration {
+        email: body.email,
+        password: body.password,
+        name: body.name,
+        preferences: body.preferences,
+    };
+    let user = registration::register(state.services(), input, &meta).await?;
+    let location =
+        HeaderValue::from_str(&format!("/api/v1/users/{}", user.id)).map_err(ApiError::internal)?;
+    let mut response = (StatusCode::CREATED, axum::Json(UserView::from(user))).into_response();
+    response.headers_mut().insert(header::LOCATION, location);
+    Ok(response)
+}
+
+/// Uses a verification token: activates the account or completes an email change.
+#[utoipa::path(
+    post, path = "/verify-email", tag = "auth",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "Verified.", body = UserView, example = json!(ex::user())),
+        (status = 400, description = "Invalid, used or expired token.", body = Problem, content_type = "application/problem+json",
+         example = json!(ex::problem(400, "invalid_verification_token", "The verification link is invalid, used or expired."))),
+        (status = 409, description = "The new address (email change) was taken meanwhile.", body = Problem,
+         content_type = "application/problem+json",
+         example = json!(ex::problem(409, "email_taken", "An account with this email address exists."))),
+        (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
+         example = json!(ex::invalid("token", "required", "missing field `token`"))),
+    )
+)]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    AppJson(body): AppJson<TokenRequest>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let user = registration::verify_email(state.services(), &body.token, &meta).await?;
+    Ok(axum::Json(user.into()))
+}
+
+/// Mails a new verification link if the address belongs to a pending account. Always 202.
+#[utoipa::path(
+    post, path = "/resend-verification", tag = "auth",
+    request_body = EmailRequest,
+    responses(
+        (status = 202, description = "Accepted (whether or not the address exists)."),
+        (status = 422, description = "Not an email address.", body = Problem, content_type = "application/problem+json",
+         example = json!(ex::invalid("email", "invalid_email", "must be a valid email address"))),
+    )
+)]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<EmailRequest>,
+) -> Result<StatusCode, ApiError> {
+    registration::resend_verification(state.services(), &body.email).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Signs in: a new session with an access token and a refresh token.
+#[utoipa::path(
+    post, path = "/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in.", body = TokenPairView, example = json!(ex::token_pair())),
+        (status = 401, description = "Wrong email or password (same answer for both).", body = Problem,
+         content_type = "application/problem+json",
+         example = json!(ex::problem(401, "invalid_credentials", "The email address or password is wrong."))),
+        (status = 403, description = "Right password, but the address is unverified or the account deactivated.",
+         body = Problem, content_type = "application/problem+json",
+         examples(
+             ("email_not_verified" = (value = json!(ex::problem(403, "email_not_verified", "Confirm your email address first.")))),
+             ("account_deactivated" = (value = json!(ex::problem(403, "account_deactivated", "This account is deactivated.")))),
+         )),
+        (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
+         example = json!(ex::invalid("password", "required", "missing field `password`"))),
+    )
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    AppJson(body): AppJson<LoginRequest>,
+) -> Result<axum::Json<TokenPairView>, ApiError> {
+    let pair = login::login(state.services(), &body.email, &body.password, &meta).await?;
+    Ok(axum::Json(pair.into()))
+}
+
+/// Rotates a refresh token: the old one stops working, a new pair of the same session
+/// comes back. Reuse of a rotated token ends the session (except within the grace period).
+#[utoipa::path(
+    post, path = "/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New pair.", body = TokenPairView, example = json!(ex::token_pair())),
+        (status = 401, description = "Unknown, expired or ended token, or reuse of a rotated one.", body = Problem,
+         content_type = "application/problem+json",
+         examples(
+             ("invalid_token" = (value = json!(ex::problem(401, "invalid_token", "The token is not valid.")))),
+             ("refresh_token_reused" = (value = json!(ex::problem(401, "refresh_token_reused",
+                 "This refresh token was already used; the session has been ended for safety.")))),
+         )),
+        (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
+         example = json!(ex::invalid("refresh_token", "required", "missing field `refresh_token`"))),
+    )
+)]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    AppJson(body): AppJson<RefreshRequest>,
+) -> Result<axum::Json<TokenPairView>, ApiError> {
+    let pair = login::refresh(state.services(), &body.refresh_token, &meta).await?;
+    Ok(axum::Json(pair.into()))
+}
+
+/// Ends the session of a refresh token. Idempotent; no bearer needed.
+#[utoipa::path(
+    post, path = "/logout", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "The session is ended (or already was)."),
+        (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
+         example = json!(ex::invalid("refresh_token", "required", "missing field `refresh_token`"))),
+    )
+)]
+pub async fn logout(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    AppJson(body): AppJson<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    login::logout(state.services(), &body.refresh_token, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends every session of the caller; access tokens issued before stop working at once.
+#[utoipa::path(
+    post, path = "/logout-all", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session is ended."),
+        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
+         content_type = "application/problem+json",
+         example = json!(ex::problem(401, "token_revoked", "The session of this token has ended; sign in again."))),
+    )
+)]
+pub async fn logout_all(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    AuthUser(caller): AuthUser,
+) -> Result<StatusCode, ApiError> {
+    login::logout_all(state.services(), &caller, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mails a password reset link to an active or pending account. Always 202.
+#[utoipa::path(
+    post, path = "/forgot-password", tag = "auth",
+    request_body = EmailRequest,
+    responses(
+        (status = 202, description = "Accepted (whether or not the address exists)."),
+        (status = 422, description = "Not an email address.", body = Problem, content_type = "application/problem+json",
+         example = json!(ex::invalid("email", "invalid_email", "must be a valid email address"))),
+    )
+)]
+pub async fn forgot_password(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    AppJson(body): AppJson<EmailRequest>,
+) -> Result<StatusCode, ApiError> {
+    recovery::forgot_password(state.services(), &body.email, &meta).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Sets a new password with a reset or invitation token; ends every session.
+#[utoipa::path(
+    post, path = "/reset-password", tag = "auth",
+    request_body = ResetPasswordRequest,
+    responses(
+        (status = 204, description = "Password set; every session ended."),
+        (status = 400, description = "Invalid, used or expired token.", body = Problem, content_type = "application/problem+json",
+         example = json!(ex::problem(400, "invalid_reset_token", "The reset link is invalid, used or expired."))),
+        (status = 422, description = "The new password breaks a rule.", body = Problem, content_type = "application/problem+json",
+         example = json!(ex::invalid("new_password", "too_common", "is one of the most common passwords"))),
+    )
+)]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    AppJson(body): AppJson<ResetPasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    recovery::reset_password(state.services(), &body.token, &body.new_password, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
