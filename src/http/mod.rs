@@ -8,5 +8,6 @@ pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod request_id;
+pub mod responses;
 pub mod routes;
 pub mod views;

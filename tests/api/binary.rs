@@ -28,7 +28,10 @@ fn openapi_prints_the_committed_document() {
         &std::fs::read_to_string(repo_file("docs/openapi.json")).unwrap_or_default(),
     )
     .expect("committed json");
-    assert_eq!(printed, committed);
+    assert!(
+        printed == committed,
+        "`gatehouse openapi` differs from docs/openapi.json"
+    );
 }
 
 #[tokio::test]

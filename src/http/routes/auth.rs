@@ -15,6 +15,7 @@ use crate::http::client::ClientMeta;
 use crate::http::error::{ApiError, Problem};
 use crate::http::examples as ex;
 use crate::http::extract::AppJson;
+use crate::http::responses::{BodyErrors, MalformedBody, ServerErrors};
 use crate::http::views::{TokenPairView, UserView};
 
 /// Routes of this module, under `/api/v1/auth`.
@@ -103,14 +104,11 @@ pub struct ResetPasswordRequest {
         (status = 201, description = "Registered; a verification email is on its way.", body = UserView,
          headers(("Location" = String, description = "URL of the new user")),
          example = json!(ex::pending_user())),
-        (status = 400, description = "Not JSON.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(400, "malformed_request", "The body is not valid JSON."))),
         (status = 409, description = "The address is taken.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(409, "email_taken", "An account with this email address exists."))),
-        (status = 415, description = "Not `application/json`.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(415, "unsupported_media_type", "Send the body as JSON."))),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::invalid("password", "too_short", "must be at least 10 characters"))),
+        MalformedBody, BodyErrors, ServerErrors,
     )
 )]
 pub async fn register(
@@ -138,13 +136,19 @@ pub async fn register(
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Verified.", body = UserView, example = json!(ex::user())),
-        (status = 400, description = "Invalid, used or expired token.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(400, "invalid_verification_token", "The verification link is invalid, used or expired."))),
+        (status = 400, description = "Invalid, used or expired token, or a body that is not JSON.", body = Problem,
+         content_type = "application/problem+json",
+         examples(
+             ("invalid_verification_token" = (value = json!(ex::problem(400, "invalid_verification_token",
+                 "The verification link is invalid, used or expired.")))),
+             ("malformed_request" = (value = json!(ex::problem(400, "malformed_request", "The body is not valid JSON.")))),
+         )),
         (status = 409, description = "The new address (email change) was taken meanwhile.", body = Problem,
          content_type = "application/problem+json",
          example = json!(ex::problem(409, "email_taken", "An account with this email address exists."))),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::invalid("token", "required", "missing field `token`"))),
+        BodyErrors, ServerErrors,
     )
 )]
 pub async fn verify_email(
@@ -164,6 +168,7 @@ pub async fn verify_email(
         (status = 202, description = "Accepted (whether or not the address exists)."),
         (status = 422, description = "Not an email address.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::invalid("email", "invalid_email", "must be a valid email address"))),
+        MalformedBody, BodyErrors, ServerErrors,
     )
 )]
 pub async fn resend_verification(
@@ -191,6 +196,7 @@ pub async fn resend_verification(
          )),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::invalid("password", "required", "missing field `password`"))),
+        MalformedBody, BodyErrors, ServerErrors,
     )
 )]
 pub async fn login(
@@ -218,6 +224,7 @@ pub async fn login(
          )),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::invalid("refresh_token", "required", "missing field `refresh_token`"))),
+        MalformedBody, BodyErrors, ServerErrors,
     )
 )]
 pub async fn refresh(
@@ -237,6 +244,7 @@ pub async fn refresh(
         (status = 204, description = "The session is ended (or already was)."),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::invalid("refresh_token", "required", "missing field `refresh_token`"))),
+        MalformedBody, BodyErrors, ServerErrors,
     )
 )]
 pub async fn logout(
@@ -257,6 +265,7 @@ pub async fn logout(
         (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
          content_type = "application/problem+json",
          example = json!(ex::problem(401, "token_revoked", "The session of this token has ended; sign in again."))),
+        ServerErrors,
     )
 )]
 pub async fn logout_all(
@@ -276,6 +285,7 @@ pub async fn logout_all(
         (status = 202, description = "Accepted (whether or not the address exists)."),
         (status = 422, description = "Not an email address.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::invalid("email", "invalid_email", "must be a valid email address"))),
+        MalformedBody, BodyErrors, ServerErrors,
     )
 )]
 pub async fn forgot_password(
@@ -293,10 +303,16 @@ pub async fn forgot_password(
     request_body = ResetPasswordRequest,
     responses(
         (status = 204, description = "Password set; every session ended."),
-        (status = 400, description = "Invalid, used or expired token.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(400, "invalid_reset_token", "The reset link is invalid, used or expired."))),
+        (status = 400, description = "Invalid, used or expired token, or a body that is not JSON.", body = Problem,
+         content_type = "application/problem+json",
+         examples(
+             ("invalid_reset_token" = (value = json!(ex::problem(400, "invalid_reset_token",
+                 "The reset link is invalid, used or expired.")))),
+             ("malformed_request" = (value = json!(ex::problem(400, "malformed_request", "The body is not valid JSON.")))),
+         )),
         (status = 422, description = "The new password breaks a rule.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::invalid("new_password", "too_common", "is one of the most common passwords"))),
+        BodyErrors, ServerErrors,
     )
 )]
 pub async fn reset_password(
