@@ -7,6 +7,8 @@ pub mod app;
 pub mod audit;
 /// Authentication: registration, login, sessions, tokens, recovery.
 pub mod auth;
+/// Avatars: image checks, re-encoding, storage.
+pub mod avatars;
 /// The command line.
 pub mod cli;
 /// Settings from flags and environment variables.
@@ -25,6 +27,10 @@ pub mod request;
 pub mod secret;
 /// The domain's dependencies.
 pub mod services;
+/// Page numbers and sizes of listings.
+pub mod paging;
+/// The permission table.
+pub mod rbac;
 /// Logging and metrics.
 pub mod telemetry;
 /// Users: model and SQL.

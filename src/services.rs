@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use crate::auth::password::{HashError, Passwords};
+use crate::avatars::ImageWorkers;
 use crate::auth::tokens::{KeyError, TokenKeys};
 use crate::config::{Environment, Settings};
 use crate::crypto::{BlindIndex, FieldCipher};
@@ -23,6 +24,7 @@ pub struct Services {
     pub tokens: TokenKeys,
     pub mail_from: Mailbox,
     pub outbox_wake: Arc<Notify>,
+    pub images: ImageWorkers,
 }
 
 /// Why the services cannot be built from valid-looking settings.
@@ -66,6 +68,7 @@ impl Services {
             tokens,
             mail_from,
             outbox_wake: Arc::new(Notify::new()),
+            images: ImageWorkers::default(),
             db,
             settings,
         })

@@ -1,9 +1,11 @@
 //! SQL of the audit trail.
 
-use sqlx::PgExecutor;
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::event::Event;
+use super::listing::AuditFilter;
 
 /// Appends one event; pass the transaction of the change it records.
 pub async fn insert<'e>(
@@ -27,4 +29,65 @@ pub async fn insert<'e>(
     .execute(executor)
     .await?;
     Ok(())
+}
+
+/// A recorded event.
+#[derive(Debug, Clone, FromRow)]
+pub struct AuditRecord {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub action: String,
+    pub outcome: String,
+    pub actor_id: Option<Uuid>,
+    pub target_id: Option<Uuid>,
+    pub ip: Option<ipnet::IpNet>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// One page of events matching `filter`, newest first, and how many match in all.
+pub async fn list(pool: &PgPool, filter: &AuditFilter) -> Result<(i64, Vec<AuditRecord>), sqlx::Error> {
+    let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM audit_events e");
+    push_conditions(&mut count, filter);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+    if filter.paging.offset >= total {
+        return Ok((total, Vec::new()));
+    }
+    let mut page = QueryBuilder::<Postgres>::new(
+        "SELECT id, occurred_at, action, outcome, actor_id, target_id, ip, user_agent, request_id, details
+         FROM audit_events e",
+    );
+    push_conditions(&mut page, filter);
+    page.push(" ORDER BY e.occurred_at DESC, e.id DESC LIMIT ")
+        .push_bind(filter.paging.per_page)
+        .push(" OFFSET ")
+        .push_bind(filter.paging.offset);
+    let rows = page.build_query_as().fetch_all(pool).await?;
+    Ok((total, rows))
+}
+
+fn push_conditions(query: &mut QueryBuilder<'_, Postgres>, filter: &AuditFilter) {
+    query.push(" WHERE TRUE");
+    if let Some(id) = filter.involving {
+        query.push(" AND (e.actor_id = ").push_bind(id).push(" OR e.target_id = ").push_bind(id).push(")");
+    }
+    if let Some(id) = filter.actor_id {
+        query.push(" AND e.actor_id = ").push_bind(id);
+    }
+    if let Some(id) = filter.target_id {
+        query.push(" AND e.target_id = ").push_bind(id);
+    }
+    if let Some(action) = filter.action {
+        query.push(" AND e.action = ").push_bind(action.as_str());
+    }
+    if let Some(outcome) = filter.outcome {
+        query.push(" AND e.outcome = ").push_bind(outcome.as_str());
+    }
+    if let Some(from) = filter.from {
+        query.push(" AND e.occurred_at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        query.push(" AND e.occurred_at < ").push_bind(to);
+    }
 }

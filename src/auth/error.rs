@@ -1,12 +1,12 @@
 //! The outcomes of authentication operations that a caller acts on.
 
-use crate::users::model::Invalid;
+use crate::users::model::{FieldProblems, Invalid};
 
 /// Why an authentication operation did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("invalid input: {}", describe(.0))]
-    Invalid(Vec<(&'static str, Invalid)>),
+    Invalid(FieldProblems),
     #[error("an account with this email address exists")]
     EmailTaken,
     #[error("wrong email or password")]
@@ -35,7 +35,7 @@ pub enum AuthError {
     Internal(#[from] anyhow::Error),
 }
 
-fn describe(problems: &[(&'static str, Invalid)]) -> String {
+fn describe(problems: &FieldProblems) -> String {
     problems
         .iter()
         .map(|(field, invalid)| format!("{field} {}", invalid.message))

@@ -11,7 +11,7 @@ use crate::crypto;
 use crate::email::templates::{Template, verify_link};
 use crate::request::RequestMeta;
 use crate::services::Services;
-use crate::users::model::{Invalid, check_preferences};
+use crate::users::model::{FieldProblems, check_preferences};
 use crate::users::repo::{self as users, NewUser};
 use crate::users::{Email, Name, Role, Status, User};
 
@@ -32,7 +32,7 @@ struct Checked {
 }
 
 fn check(input: &Registration) -> Result<Checked, AuthError> {
-    let mut problems: Vec<(&'static str, Invalid)> = Vec::new();
+    let mut problems: FieldProblems = Vec::new();
     let email = Email::parse(&input.email)
         .map_err(|i| problems.push(("email", i)))
         .ok();

@@ -220,3 +220,44 @@ pub async fn session_user<'e>(
     })
     .transpose()
 }
+
+/// An open session of a user.
+#[derive(Debug, FromRow)]
+pub struct OpenSession {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub ip: Option<ipnet::IpNet>,
+    pub user_agent: Option<String>,
+}
+
+/// The open sessions of a user, newest first.
+pub async fn list_open<'e>(executor: impl PgExecutor<'e>, user_id: Uuid) -> Result<Vec<OpenSession>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, created_at, last_used_at, ip, user_agent FROM sessions
+         WHERE user_id = $1 AND ended_at IS NULL AND expires_at > now()
+         ORDER BY created_at DESC, id DESC",
+    )
+    .bind(user_id)
+    .fetch_all(executor)
+    .await
+}
+
+/// Ends one open session of this user; false if it is not theirs or not open.
+pub async fn end_own<'e>(
+    executor: impl PgExecutor<'e>,
+    user_id: Uuid,
+    session_id: Uuid,
+    reason: EndReason,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE sessions SET ended_at = now(), end_reason = $3
+         WHERE id = $1 AND user_id = $2 AND ended_at IS NULL AND expires_at > now()",
+    )
+    .bind(session_id)
+    .bind(user_id)
+    .bind(reason.as_str())
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() > 0)
+}

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::request_id::RequestId;
 use crate::auth::AuthError;
+use crate::users::error::UserError;
 
 /// Media type of every error response.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -136,6 +137,15 @@ impl ApiError {
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
             "Send an access token: `Authorization: Bearer <token>`.",
+        )
+    }
+
+    /// 403 `forbidden`: the caller's role does not allow this.
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Your role does not allow this, or it cannot be done to yourself.",
         )
     }
 
@@ -351,6 +361,30 @@ impl From<AuthError> for ApiError {
             }
             AuthError::Database(e) => Self::from(e),
             AuthError::Internal(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<UserError> for ApiError {
+    fn from(error: UserError) -> Self {
+        use StatusCode as S;
+        match error {
+            UserError::Invalid(problems) => AuthError::Invalid(problems).into(),
+            UserError::NotFound => Self::not_found().with_detail("There is no such user."),
+            UserError::Forbidden => Self::forbidden(),
+            UserError::LastAdmin => Self::new(
+                S::CONFLICT,
+                "last_admin",
+                "This would leave no active admin; make another admin first.",
+            ),
+            UserError::EmailTaken => AuthError::EmailTaken.into(),
+            UserError::InvalidCredentials => AuthError::InvalidCredentials.into(),
+            UserError::Conflict(detail) => Self::new(S::CONFLICT, "conflict", detail),
+            UserError::UnsupportedMedia(detail) => Self::unsupported_media_type(detail),
+            UserError::TooLarge => Self::payload_too_large().with_detail("The image is too large (at most 2 MiB and 10000 pixels a side)."),
+            UserError::Auth(error) => error.into(),
+            UserError::Database(error) => error.into(),
+            UserError::Internal(error) => Self::internal(error),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod examples;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod paging;
 pub mod request_id;
 pub mod responses;
 pub mod routes;

@@ -20,6 +20,9 @@ use crate::app::AppState;
     ),
     tags(
         (name = "auth", description = "Registration, email verification, login, tokens, password recovery."),
+        (name = "me", description = "The signed-in person's own account."),
+        (name = "users", description = "Administration of users (see the permission table), and public avatars."),
+        (name = "audit", description = "The audit trail."),
         (name = "operations", description = "Health, readiness and metrics."),
     ),
     components(schemas(Problem, FieldError)),
@@ -51,6 +54,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::health::router())
         .merge(routes::jwks::router())
         .nest("/api/v1/auth", routes::auth::router())
+        .nest("/api/v1/users/me", routes::me::router())
+        .nest("/api/v1/users", routes::users::router())
+        .nest("/api/v1/audit-events", routes::audit::router())
 }
 
 /// The OpenAPI document alone (for `gatehouse openapi` and the committed copy).

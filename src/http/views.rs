@@ -5,7 +5,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::audit::repo::AuditRecord;
 use crate::auth::login::TokenPair;
+use crate::users::profile::SessionInfo;
 use crate::users::{Role, Status, User};
 
 /// A user as the API shows it.
@@ -76,6 +78,127 @@ impl From<TokenPair> for TokenPairView {
             expires_in: pair.expires_in,
             refresh_token: pair.refresh_token,
             refresh_expires_in: pair.refresh_expires_in,
+        }
+    }
+}
+
+/// One page of users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    /// This page's number, from 1.
+    pub page: i64,
+    pub per_page: i64,
+    /// Matching users in all.
+    pub total: i64,
+    pub total_pages: i64,
+}
+
+/// An open session of the caller.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "0193a5c4-7f0e-7c1a-9b1e-5d2f3a4b5c6d", "created_at": "2026-11-26T12:00:00Z",
+    "last_used_at": "2026-11-26T12:30:00Z", "ip": "203.0.113.7", "user_agent": "Mozilla/5.0", "current": true}))]
+pub struct SessionView {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// When it was last refreshed.
+    pub last_used_at: DateTime<Utc>,
+    /// A plain address.
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session of the token making this request.
+    pub current: bool,
+}
+
+impl From<SessionInfo> for SessionView {
+    fn from(session: SessionInfo) -> Self {
+        Self {
+            id: session.id,
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            ip: session.ip.map(|ip| ip.to_string()),
+            user_agent: session.user_agent,
+            current: session.current,
+        }
+    }
+}
+
+/// The caller's open sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    pub items: Vec<SessionView>,
+}
+
+/// One audit event.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "0193a5c4-7f0e-7c1a-9b1e-5d2f3a4b5c6d", "occurred_at": "2026-11-26T12:00:00Z",
+    "action": "auth.login", "outcome": "success", "actor_id": "0193a5c4-7f0e-7c1a-9b1e-5d2f3a4b5c6e",
+    "target_id": "0193a5c4-7f0e-7c1a-9b1e-5d2f3a4b5c6e", "ip": "203.0.113.7", "user_agent": "Mozilla/5.0",
+    "request_id": "0193a5c4-7f0e-7c1a-9b1e-5d2f3a4b5c6f", "details": {"session_id": "0193a5c4-7f0e-7c1a-9b1e-5d2f3a4b5c70"}}))]
+pub struct AuditEventView {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    /// e.g. `auth.login`.
+    pub action: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub actor_id: Option<Uuid>,
+    pub target_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    /// Never a password, a token or a plaintext email address.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl From<AuditRecord> for AuditEventView {
+    fn from(record: AuditRecord) -> Self {
+        Self {
+            id: record.id,
+            occurred_at: record.occurred_at,
+            action: record.action,
+            outcome: record.outcome,
+            actor_id: record.actor_id,
+            target_id: record.target_id,
+            ip: record.ip.map(|net| net.addr().to_string()),
+            user_agent: record.user_agent,
+            request_id: record.request_id,
+            details: record.details,
+        }
+    }
+}
+
+/// One page of audit events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditEventView>,
+    pub page: i64,
+    pub per_page: i64,
+    pub total: i64,
+    pub total_pages: i64,
+}
+
+impl From<crate::audit::AuditPage> for AuditPage {
+    fn from(page: crate::audit::AuditPage) -> Self {
+        Self {
+            total_pages: page.filter.paging.total_pages(page.total),
+            page: page.filter.paging.page,
+            per_page: page.filter.paging.per_page,
+            total: page.total,
+            items: page.items.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<crate::users::admin::UserPage> for UserPage {
+    fn from(page: crate::users::admin::UserPage) -> Self {
+        Self {
+            total_pages: page.filter.paging.total_pages(page.total),
+            page: page.filter.paging.page,
+            per_page: page.filter.paging.per_page,
+            total: page.total,
+            items: page.items.into_iter().map(Into::into).collect(),
         }
     }
 }

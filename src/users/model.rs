@@ -92,8 +92,12 @@ pub struct Invalid {
     pub message: String,
 }
 
+/// Problems with named fields or parameters.
+pub type FieldProblems = Vec<(&'static str, Invalid)>;
+
 impl Invalid {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// A problem with its stable code.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -219,7 +223,20 @@ pub fn check_preferences(value: &serde_json::Value) -> Result<(), Invalid> {
     if serde_json::to_vec(value).map_or(usize::MAX, |v| v.len()) > MAX_PREFERENCES_BYTES {
         return Err(Invalid::new("too_large", "must be at most 16 KiB"));
     }
+    // PostgreSQL's jsonb cannot hold U+0000; refuse it here rather than fail at the insert.
+    if has_nul(value) {
+        return Err(Invalid::new("invalid_characters", "must not contain U+0000"));
+    }
     Ok(())
+}
+
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

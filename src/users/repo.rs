@@ -1,9 +1,10 @@
 //! SQL of users. Email addresses go in sealed with their blind index and come out opened.
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{FromRow, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use super::listing::{ListFilter, SortField};
 use super::model::{Role, Status, User};
 use crate::crypto::{FieldCipher, Purpose, Sealed};
 
@@ -223,4 +224,156 @@ pub async fn admin_exists<'e>(executor: impl PgExecutor<'e>) -> Result<bool, sql
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin')")
         .fetch_one(executor)
         .await
+}
+
+/// The stored password hash of a user (None: no such user, or no password yet).
+pub async fn password_hash<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    let hash: Option<Option<String>> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(executor)
+        .await?;
+    Ok(hash.flatten())
+}
+
+/// Name and preferences of a user, locked until the transaction ends (read-modify-write of
+/// a merge patch).
+pub async fn lock_profile<'e>(
+    executor: impl PgExecutor<'e>,
+    id: Uuid,
+) -> Result<Option<(String, serde_json::Value)>, sqlx::Error> {
+    sqlx::query_as("SELECT name, preferences FROM users WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(executor)
+        .await
+}
+
+/// Stores name and preferences; returns the user.
+pub async fn update_profile<'e>(
+    executor: impl PgExecutor<'e>,
+    cipher: &FieldCipher,
+    id: Uuid,
+    name: &str,
+    preferences: &serde_json::Value,
+) -> Result<User, sqlx::Error> {
+    let row: UserRow = sqlx::query_as(&format!(
+        "UPDATE users AS u SET name = $2, preferences = $3 WHERE u.id = $1 RETURNING {USER_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(name)
+    .bind(preferences)
+    .fetch_one(executor)
+    .await?;
+    row.into_user(cipher)
+}
+
+/// Sets the role; returns the user.
+pub async fn set_role<'e>(
+    executor: impl PgExecutor<'e>,
+    cipher: &FieldCipher,
+    id: Uuid,
+    role: Role,
+) -> Result<User, sqlx::Error> {
+    let row: UserRow =
+        sqlx::query_as(&format!("UPDATE users AS u SET role = $2 WHERE u.id = $1 RETURNING {USER_COLUMNS}"))
+            .bind(id)
+            .bind(role.as_str())
+            .fetch_one(executor)
+            .await?;
+    row.into_user(cipher)
+}
+
+/// Soft-deletes a user; false if it already was.
+pub async fn deactivate<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE users SET status = 'deactivated', deactivated_at = now()
+         WHERE id = $1 AND status <> 'deactivated'",
+    )
+    .bind(id)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Brings a deactivated user back: active, or pending if its address was never verified.
+pub async fn restore<'e>(
+    executor: impl PgExecutor<'e>,
+    cipher: &FieldCipher,
+    id: Uuid,
+) -> Result<Option<User>, sqlx::Error> {
+    let row: Option<UserRow> = sqlx::query_as(&format!(
+        "UPDATE users AS u SET deactivated_at = NULL,
+                status = CASE WHEN u.email_verified_at IS NULL THEN 'pending_verification' ELSE 'active' END
+         WHERE u.id = $1 AND u.status = 'deactivated'
+         RETURNING {USER_COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(executor)
+    .await?;
+    row.map(|r| r.into_user(cipher)).transpose()
+}
+
+/// Ids of the active admins, locked in id order until the transaction ends: the check
+/// "never the last active admin" then holds even when two admins act at once.
+pub async fn lock_active_admins<'e>(executor: impl PgExecutor<'e>) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE")
+        .fetch_all(executor)
+        .await
+}
+
+/// One page of users matching `filter`, and how many match in all.
+pub async fn list(
+    pool: &sqlx::PgPool,
+    cipher: &FieldCipher,
+    filter: &ListFilter,
+) -> Result<(i64, Vec<User>), sqlx::Error> {
+    let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM users u");
+    push_conditions(&mut count, filter);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+    if filter.paging.offset >= total {
+        return Ok((total, Vec::new()));
+    }
+
+    let mut page = QueryBuilder::<Postgres>::new(format!("SELECT {USER_COLUMNS} FROM users u"));
+    push_conditions(&mut page, filter);
+    // Columns come from an allow-list (the enum), never from the request.
+    let column = match filter.sort {
+        SortField::CreatedAt => "u.created_at",
+        SortField::Name => "lower(u.name)",
+        SortField::LastLoginAt => "u.last_login_at",
+    };
+    let direction = if filter.descending { "DESC" } else { "ASC" };
+    page.push(format!(" ORDER BY {column} {direction} NULLS LAST, u.id {direction}"));
+    page.push(" LIMIT ").push_bind(filter.paging.per_page);
+    page.push(" OFFSET ").push_bind(filter.paging.offset);
+    let rows: Vec<UserRow> = page.build_query_as().fetch_all(pool).await?;
+    let users = rows.into_iter().map(|r| r.into_user(cipher)).collect::<Result<_, _>>()?;
+    Ok((total, users))
+}
+
+fn push_conditions(query: &mut QueryBuilder<'_, Postgres>, filter: &ListFilter) {
+    query.push(" WHERE TRUE");
+    match filter.status {
+        Some(status) => {
+            query.push(" AND u.status = ").push_bind(status.as_str());
+        }
+        // Soft-deleted users stay out of listings unless asked for.
+        None => {
+            query.push(" AND u.status <> 'deactivated'");
+        }
+    }
+    if let Some(role) = filter.role {
+        query.push(" AND u.role = ").push_bind(role.as_str());
+    }
+    if let Some(index) = &filter.email_index {
+        query.push(" AND u.email_blind_index = ").push_bind(index.clone());
+    }
+    if let Some(pattern) = &filter.name_pattern {
+        query.push(" AND lower(u.name) LIKE ").push_bind(pattern.clone());
+    }
+    if let Some(after) = filter.created_after {
+        query.push(" AND u.created_at > ").push_bind(after);
+    }
+    if let Some(before) = filter.created_before {
+        query.push(" AND u.created_at < ").push_bind(before);
+    }
 }

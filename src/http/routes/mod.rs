@@ -1,6 +1,9 @@
 //! HTTP routes, one module per resource.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod jwks;
+pub mod me;
 pub mod pages;
+pub mod users;

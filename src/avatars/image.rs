@@ -1,0 +1,179 @@
+//! Image checks and re-encoding. The content decides the format; limits on dimensions and
+//! allocation are set before any pixel is decoded, so a small file that declares a huge
+//! image (a decompression bomb) is refused without the memory it asks for.
+
+use std::io::Cursor;
+
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::codecs::webp::WebPEncoder;
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageError, ImageFormat, ImageReader, Limits};
+
+/// Largest accepted upload.
+pub const MAX_UPLOAD_BYTES: usize = 2 * 1024 * 1024;
+/// Largest stored side, in pixels.
+pub const MAX_SIDE: u32 = 512;
+/// Largest accepted declared side, in pixels.
+pub const MAX_DECLARED_SIDE: u32 = 10_000;
+/// Most memory a decoder may allocate.
+pub const MAX_DECODE_ALLOC: u64 = 64 * 1024 * 1024;
+
+/// An accepted, re-encoded image.
+#[derive(Debug)]
+pub struct Processed {
+    pub content_type: &'static str,
+    pub data: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Why an upload is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AvatarError {
+    #[error("not a PNG, JPEG or WebP image")]
+    Unsupported,
+    #[error("the image is too large")]
+    TooLarge,
+    #[error("encoding failed: {0}")]
+    Encode(String),
+}
+
+fn limits() -> Limits {
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_DECLARED_SIDE);
+    limits.max_image_height = Some(MAX_DECLARED_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
+    limits
+}
+
+/// A reader over an upload, with the format its content shows.
+type Probed<'a> = (ImageReader<Cursor<&'a [u8]>>, ImageFormat);
+
+fn reader(bytes: &[u8]) -> Result<Probed<'_>, AvatarError> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|_| AvatarError::Unsupported)?;
+    match reader.format() {
+        Some(format @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP)) => Ok((reader, format)),
+        _ => Err(AvatarError::Unsupported),
+    }
+}
+
+fn classify(error: ImageError) -> AvatarError {
+    match error {
+        ImageError::Limits(_) => AvatarError::TooLarge,
+        _ => AvatarError::Unsupported,
+    }
+}
+
+/// Decodes, scales to fit 512x512 (never up), and re-encodes in the same format.
+pub fn process(bytes: &[u8]) -> Result<Processed, AvatarError> {
+    if bytes.len() > MAX_UPLOAD_BYTES {
+        return Err(AvatarError::TooLarge);
+    }
+    // Dimensions first, from the header alone.
+    let (mut probe, _) = reader(bytes)?;
+    probe.limits(limits());
+    let (width, height) = probe.into_dimensions().map_err(classify)?;
+    if width > MAX_DECLARED_SIDE || height > MAX_DECLARED_SIDE {
+        return Err(AvatarError::TooLarge);
+    }
+    let (mut decoder, format) = reader(bytes)?;
+    decoder.limits(limits());
+    let image = decoder.decode().map_err(classify)?;
+    let image = if image.width() > MAX_SIDE || image.height() > MAX_SIDE {
+        image.resize(MAX_SIDE, MAX_SIDE, FilterType::Triangle)
+    } else {
+        image
+    };
+    let (data, content_type) = encode(&image, format)?;
+    Ok(Processed {
+        content_type,
+        data,
+        width: image.width(),
+        height: image.height(),
+    })
+}
+
+/// Encodes pixels only: none of the original file's metadata (EXIF, GPS, ICC, XMP,
+/// comments) is carried over.
+fn encode(image: &DynamicImage, format: ImageFormat) -> Result<(Vec<u8>, &'static str), AvatarError> {
+    let mut out = Vec::new();
+    let encoded = match format {
+        ImageFormat::Jpeg => {
+            let rgb = DynamicImage::ImageRgb8(image.to_rgb8());
+            rgb.write_with_encoder(JpegEncoder::new_with_quality(&mut out, 85))
+                .map(|()| "image/jpeg")
+        }
+        ImageFormat::WebP => {
+            let rgba = DynamicImage::ImageRgba8(image.to_rgba8());
+            rgba.write_with_encoder(WebPEncoder::new_lossless(&mut out))
+                .map(|()| "image/webp")
+        }
+        _ => {
+            let normalised = match image {
+                DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_) | DynamicImage::ImageRgb8(_) => image.clone(),
+                _ => DynamicImage::ImageRgba8(image.to_rgba8()),
+            };
+            normalised.write_with_encoder(PngEncoder::new(&mut out)).map(|()| "image/png")
+        }
+    };
+    let content_type = encoded.map_err(|e| AvatarError::Encode(e.to_string()))?;
+    Ok((out, content_type))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Rgb, Rgba};
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let img = ImageBuffer::from_fn(width, height, |x, y| Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255]));
+        let mut out = Vec::new();
+        let written = DynamicImage::ImageRgba8(img).write_with_encoder(PngEncoder::new(&mut out));
+        assert!(written.is_ok());
+        out
+    }
+
+    #[test]
+    fn large_images_are_scaled_to_fit_keeping_their_ratio() {
+        let Ok(processed) = process(&png(1024, 256)) else { panic!("valid png") };
+        assert_eq!((processed.width, processed.height), (512, 128));
+        assert_eq!(processed.content_type, "image/png");
+        let Ok(small) = process(&png(40, 30)) else { panic!("valid png") };
+        assert_eq!((small.width, small.height), (40, 30), "never scaled up");
+    }
+
+    #[test]
+    fn jpeg_stays_jpeg_and_webp_stays_webp() {
+        let img = DynamicImage::ImageRgb8(ImageBuffer::from_fn(64, 64, |x, _| Rgb([x as u8, 0, 0])));
+        let mut jpeg = Vec::new();
+        assert!(img.write_with_encoder(JpegEncoder::new_with_quality(&mut jpeg, 90)).is_ok());
+        assert_eq!(process(&jpeg).map(|p| p.content_type).ok(), Some("image/jpeg"));
+        let mut webp = Vec::new();
+        assert!(DynamicImage::ImageRgba8(img.to_rgba8()).write_with_encoder(WebPEncoder::new_lossless(&mut webp)).is_ok());
+        assert_eq!(process(&webp).map(|p| p.content_type).ok(), Some("image/webp"));
+    }
+
+    #[test]
+    fn garbage_and_other_formats_are_unsupported() {
+        let mut fake = b"\x89PNG\r\n\x1a\n".to_vec();
+        fake.extend_from_slice(&[0u8; 100]);
+        assert!(matches!(process(&fake), Err(AvatarError::Unsupported)));
+        assert!(matches!(process(b"GIF89a......"), Err(AvatarError::Unsupported)));
+        assert!(matches!(process(b"hello"), Err(AvatarError::Unsupported)));
+    }
+
+    #[test]
+    fn huge_declared_dimensions_are_refused_before_decoding() {
+        // A valid PNG header declaring 100000 x 100000 pixels, with almost no data.
+        let mut bomb = png(1, 1);
+        // IHDR width and height live at bytes 16..24; patch them and leave the CRC wrong:
+        // the size check must come first.
+        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let result = process(&bomb);
+        assert!(matches!(result, Err(AvatarError::TooLarge) | Err(AvatarError::Unsupported)), "{result:?}");
+    }
+}

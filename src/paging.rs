@@ -1,0 +1,76 @@
+//! Page numbers and sizes of listings, checked the same way everywhere.
+
+use crate::users::model::{FieldProblems, Invalid};
+
+/// Largest page.
+pub const MAX_PER_PAGE: i64 = 100;
+/// Page size when none is asked for.
+pub const DEFAULT_PER_PAGE: i64 = 20;
+
+/// A checked page request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    /// From 1.
+    pub page: i64,
+    /// 1-100.
+    pub per_page: i64,
+    /// Rows to skip; saturates for absurd page numbers (which then simply find nothing).
+    pub offset: i64,
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            per_page: DEFAULT_PER_PAGE,
+            offset: 0,
+        }
+    }
+}
+
+impl Paging {
+    /// Checks `page` (from 1) and `per_page` (1-100), adding a problem per bad parameter.
+    pub fn check(page: Option<i64>, per_page: Option<i64>, problems: &mut FieldProblems) -> Self {
+        let page = page.unwrap_or(1);
+        if page < 1 {
+            problems.push(("page", Invalid::new("out_of_range", "must be at least 1")));
+        }
+        let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            problems.push(("per_page", Invalid::new("out_of_range", "must be between 1 and 100")));
+        }
+        Self {
+            page,
+            per_page,
+            offset: (page - 1).checked_mul(per_page).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Number of pages for `total` items.
+    pub fn total_pages(&self, total: i64) -> i64 {
+        if self.per_page <= 0 { 0 } else { (total + self.per_page - 1) / self.per_page }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_bounds_and_overflow() {
+        let mut problems = Vec::new();
+        let paging = Paging::check(None, None, &mut problems);
+        assert_eq!(paging, Paging::default());
+        assert!(problems.is_empty());
+
+        Paging::check(Some(0), Some(101), &mut problems);
+        let fields: Vec<&str> = problems.iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["page", "per_page"]);
+
+        let mut problems = Vec::new();
+        let huge = Paging::check(Some(i64::MAX), Some(100), &mut problems);
+        assert_eq!(huge.offset, i64::MAX);
+        assert_eq!(Paging::default().total_pages(57), 3);
+        assert_eq!(Paging::default().total_pages(0), 0);
+    }
+}

@@ -1,0 +1,172 @@
+//! The user listing: its query parameters, checked into a [`ListFilter`] for the SQL.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::model::{Email, FieldProblems, Invalid, Role, Status};
+use crate::crypto::BlindIndex;
+use crate::paging::Paging;
+
+/// Sort keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SortField {
+    #[default]
+    CreatedAt,
+    Name,
+    LastLoginAt,
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    Asc,
+    #[default]
+    Desc,
+}
+
+/// Query parameters of `GET /api/v1/users`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page number, from 1.
+    #[param(minimum = 1, default = 1)]
+    pub page: Option<i64>,
+    /// Items per page, 1-100.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub per_page: Option<i64>,
+    /// Only this role.
+    #[param(inline)]
+    pub role: Option<Role>,
+    /// Only this status; deactivated users are listed only when asked for.
+    #[param(inline)]
+    pub status: Option<Status>,
+    /// Exact email address (case-insensitive).
+    #[param(max_length = 254)]
+    pub email: Option<String>,
+    /// Case-insensitive substring of the name.
+    #[param(max_length = 100)]
+    pub q: Option<String>,
+    /// Created strictly after this instant (RFC 3339).
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created strictly before this instant (RFC 3339).
+    pub created_before: Option<DateTime<Utc>>,
+    /// Sort key (default `created_at`).
+    #[param(inline)]
+    pub sort: Option<SortField>,
+    /// Sort direction (default `desc`).
+    #[param(inline)]
+    pub order: Option<Order>,
+}
+
+/// A checked listing request.
+#[derive(Debug, Clone)]
+pub struct ListFilter {
+    pub paging: Paging,
+    pub role: Option<Role>,
+    pub status: Option<Status>,
+    pub email_index: Option<Vec<u8>>,
+    /// A `LIKE` pattern over `lower(name)`, wildcards of the input escaped.
+    pub name_pattern: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub sort: SortField,
+    pub descending: bool,
+}
+
+impl ListQuery {
+    /// Checks every parameter; each problem names its parameter.
+    pub fn check(self, blind_index: &BlindIndex) -> Result<ListFilter, FieldProblems> {
+        let mut problems = Vec::new();
+        let paging = Paging::check(self.page, self.per_page, &mut problems);
+        let email_index = match self.email.as_deref() {
+            Some(raw) => match Email::parse(raw) {
+                Ok(email) => Some(blind_index.compute(&email.normalised())),
+                Err(problem) => {
+                    problems.push(("email", problem));
+                    None
+                }
+            },
+            None => None,
+        };
+        let name_pattern = match self.q.as_deref().map(str::trim) {
+            Some(q) if q.chars().count() > 100 => {
+                problems.push(("q", Invalid::new("too_long", "must be at most 100 characters")));
+                None
+            }
+            Some(q) if q.chars().any(char::is_control) => {
+                problems.push(("q", Invalid::new("invalid_characters", "must not contain control characters")));
+                None
+            }
+            Some("") | None => None,
+            Some(q) => Some(format!("%{}%", escape_like(&q.to_lowercase()))),
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(ListFilter {
+            paging,
+            role: self.role,
+            status: self.status,
+            email_index,
+            name_pattern,
+            created_after: self.created_after,
+            created_before: self.created_before,
+            sort: self.sort.unwrap_or_default(),
+            descending: self.order.unwrap_or_default() == Order::Desc,
+        })
+    }
+}
+
+/// Escapes `LIKE` wildcards so that the input matches literally.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blind() -> BlindIndex {
+        BlindIndex::new([1; 32])
+    }
+
+    #[test]
+    fn defaults_are_the_contract_ones() {
+        let Ok(filter) = ListQuery::default().check(&blind()) else { panic!("valid") };
+        assert_eq!(filter.paging, Paging::default());
+        assert_eq!(filter.sort, SortField::CreatedAt);
+        assert!(filter.descending);
+        assert_eq!(filter.status, None);
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_parameter() {
+        let query = ListQuery { page: Some(0), per_page: Some(101), email: Some("nope".into()), ..Default::default() };
+        let Err(problems) = query.check(&blind()) else { panic!("invalid") };
+        let fields: Vec<&str> = problems.iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["page", "per_page", "email"]);
+        let query = ListQuery { q: Some("x".repeat(101)), ..Default::default() };
+        assert!(query.check(&blind()).is_err());
+    }
+
+    #[test]
+    fn name_search_escapes_wildcards_and_refuses_control_characters() {
+        let query = ListQuery { q: Some(" 50%_Off\\ ".into()), ..Default::default() };
+        let filter = query.check(&blind()).ok().and_then(|f| f.name_pattern);
+        assert_eq!(filter.as_deref(), Some("%50\\%\\_off\\\\%"));
+        let query = ListQuery { q: Some("a\0b".into()), ..Default::default() };
+        assert!(query.check(&blind()).is_err());
+    }
+
+}
