@@ -21,16 +21,16 @@ pub mod db;
 pub mod email;
 /// The HTTP layer: errors, extractors, middleware, routes, OpenAPI.
 pub mod http;
+/// Page numbers and sizes of listings.
+pub mod paging;
+/// The permission table.
+pub mod rbac;
 /// Facts about the request behind a change.
 pub mod request;
 /// A wrapper that keeps secrets out of logs.
 pub mod secret;
 /// The domain's dependencies.
 pub mod services;
-/// Page numbers and sizes of listings.
-pub mod paging;
-/// The permission table.
-pub mod rbac;
 /// Logging and metrics.
 pub mod telemetry;
 /// Users: model and SQL.

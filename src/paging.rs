@@ -37,7 +37,10 @@ impl Paging {
         }
         let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
         if !(1..=MAX_PER_PAGE).contains(&per_page) {
-            problems.push(("per_page", Invalid::new("out_of_range", "must be between 1 and 100")));
+            problems.push((
+                "per_page",
+                Invalid::new("out_of_range", "must be between 1 and 100"),
+            ));
         }
         Self {
             page,
@@ -48,7 +51,11 @@ impl Paging {
 
     /// Number of pages for `total` items.
     pub fn total_pages(&self, total: i64) -> i64 {
-        if self.per_page <= 0 { 0 } else { (total + self.per_page - 1) / self.per_page }
+        if self.per_page <= 0 {
+            0
+        } else {
+            (total + self.per_page - 1) / self.per_page
+        }
     }
 }
 

@@ -45,7 +45,11 @@ pub const RULES: &[(Permission, Role, Scope)] = &[
     (Permission::EditUser, Role::Admin, Scope::Any),
     (Permission::EditUser, Role::Manager, Scope::OnlyRoleUser),
     (Permission::DeactivateUser, Role::Admin, Scope::NotSelf),
-    (Permission::DeactivateUser, Role::Manager, Scope::OnlyRoleUser),
+    (
+        Permission::DeactivateUser,
+        Role::Manager,
+        Scope::OnlyRoleUser,
+    ),
     (Permission::RestoreUser, Role::Admin, Scope::Any),
     (Permission::CreateUser, Role::Admin, Scope::Any),
     (Permission::ChangeRole, Role::Admin, Scope::NotSelf),
@@ -68,7 +72,11 @@ fn scope(actor: Role, permission: Permission) -> Option<Scope> {
 /// The check before looking anything up: may the actor attempt this at all, on this id?
 /// (A plain user asking for another user's id is refused without revealing whether it
 /// exists.)
-pub fn may_attempt(actor: &User, permission: Permission, target_id: Option<Uuid>) -> Result<(), Forbidden> {
+pub fn may_attempt(
+    actor: &User,
+    permission: Permission,
+    target_id: Option<Uuid>,
+) -> Result<(), Forbidden> {
     match (scope(actor.role, permission), target_id) {
         (None, _) => Err(Forbidden),
         (Some(Scope::OnlySelf), Some(id)) if id != actor.id => Err(Forbidden),
@@ -145,7 +153,13 @@ mod tests {
         assert!(!ok(&plain, P::DeactivateUser, &other_user));
 
         // Admin only: restore, create, roles (not its own), others' sessions, the audit trail.
-        for p in [P::RestoreUser, P::CreateUser, P::RevokeSessions, P::ReadAllAudit, P::ChangeRole] {
+        for p in [
+            P::RestoreUser,
+            P::CreateUser,
+            P::RevokeSessions,
+            P::ReadAllAudit,
+            P::ChangeRole,
+        ] {
             assert!(ok(&admin, p, &other_user), "{p:?}");
             assert!(!ok(&manager, p, &other_user), "{p:?}");
             assert!(!ok(&plain, p, &other_user), "{p:?}");
@@ -157,8 +171,15 @@ mod tests {
     fn every_permission_has_a_rule() {
         use Permission as P;
         for p in [
-            P::ListUsers, P::ReadUser, P::EditUser, P::DeactivateUser, P::RestoreUser,
-            P::CreateUser, P::ChangeRole, P::RevokeSessions, P::ReadAllAudit,
+            P::ListUsers,
+            P::ReadUser,
+            P::EditUser,
+            P::DeactivateUser,
+            P::RestoreUser,
+            P::CreateUser,
+            P::ChangeRole,
+            P::RevokeSessions,
+            P::ReadAllAudit,
         ] {
             assert!(RULES.iter().any(|(q, _, _)| *q == p), "{p:?}");
         }

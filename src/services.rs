@@ -8,8 +8,8 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use crate::auth::password::{HashError, Passwords};
-use crate::avatars::ImageWorkers;
 use crate::auth::tokens::{KeyError, TokenKeys};
+use crate::avatars::ImageWorkers;
 use crate::config::{Environment, Settings};
 use crate::crypto::{BlindIndex, FieldCipher};
 use crate::email::worker::{Transport, TransportError, Worker};

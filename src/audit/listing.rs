@@ -76,7 +76,11 @@ pub struct AuditFilter {
 fn paging(page: Option<i64>, per_page: Option<i64>) -> Result<Paging, FieldProblems> {
     let mut problems = Vec::new();
     let paging = Paging::check(page, per_page, &mut problems);
-    if problems.is_empty() { Ok(paging) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(paging)
+    } else {
+        Err(problems)
+    }
 }
 
 impl AuditQuery {

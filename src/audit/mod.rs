@@ -24,16 +24,32 @@ pub struct AuditPage {
 }
 
 /// The events where `user` is the actor or the target: their own security history.
-pub async fn own_events(services: &Services, user: &User, query: OwnAuditQuery) -> Result<AuditPage, UserError> {
+pub async fn own_events(
+    services: &Services,
+    user: &User,
+    query: OwnAuditQuery,
+) -> Result<AuditPage, UserError> {
     let filter = query.check(user.id).map_err(UserError::Invalid)?;
     let (total, items) = repo::list(&services.db, &filter).await?;
-    Ok(AuditPage { items, filter, total })
+    Ok(AuditPage {
+        items,
+        filter,
+        total,
+    })
 }
 
 /// The whole trail, filtered (admin).
-pub async fn all_events(services: &Services, actor: &User, query: AuditQuery) -> Result<AuditPage, UserError> {
+pub async fn all_events(
+    services: &Services,
+    actor: &User,
+    query: AuditQuery,
+) -> Result<AuditPage, UserError> {
     rbac::may_attempt(actor, Permission::ReadAllAudit, None)?;
     let filter = query.check().map_err(UserError::Invalid)?;
     let (total, items) = repo::list(&services.db, &filter).await?;
-    Ok(AuditPage { items, filter, total })
+    Ok(AuditPage {
+        items,
+        filter,
+        total,
+    })
 }

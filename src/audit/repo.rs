@@ -47,7 +47,10 @@ pub struct AuditRecord {
 }
 
 /// One page of events matching `filter`, newest first, and how many match in all.
-pub async fn list(pool: &PgPool, filter: &AuditFilter) -> Result<(i64, Vec<AuditRecord>), sqlx::Error> {
+pub async fn list(
+    pool: &PgPool,
+    filter: &AuditFilter,
+) -> Result<(i64, Vec<AuditRecord>), sqlx::Error> {
     let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM audit_events e");
     push_conditions(&mut count, filter);
     let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
@@ -70,7 +73,12 @@ pub async fn list(pool: &PgPool, filter: &AuditFilter) -> Result<(i64, Vec<Audit
 fn push_conditions(query: &mut QueryBuilder<'_, Postgres>, filter: &AuditFilter) {
     query.push(" WHERE TRUE");
     if let Some(id) = filter.involving {
-        query.push(" AND (e.actor_id = ").push_bind(id).push(" OR e.target_id = ").push_bind(id).push(")");
+        query
+            .push(" AND (e.actor_id = ")
+            .push_bind(id)
+            .push(" OR e.target_id = ")
+            .push_bind(id)
+            .push(")");
     }
     if let Some(id) = filter.actor_id {
         query.push(" AND e.actor_id = ").push_bind(id);

@@ -232,7 +232,10 @@ pub struct OpenSession {
 }
 
 /// The open sessions of a user, newest first.
-pub async fn list_open<'e>(executor: impl PgExecutor<'e>, user_id: Uuid) -> Result<Vec<OpenSession>, sqlx::Error> {
+pub async fn list_open<'e>(
+    executor: impl PgExecutor<'e>,
+    user_id: Uuid,
+) -> Result<Vec<OpenSession>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, created_at, last_used_at, ip, user_agent FROM sessions
          WHERE user_id = $1 AND ended_at IS NULL AND expires_at > now()

@@ -55,7 +55,9 @@ fn reader(bytes: &[u8]) -> Result<Probed<'_>, AvatarError> {
         .with_guessed_format()
         .map_err(|_| AvatarError::Unsupported)?;
     match reader.format() {
-        Some(format @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP)) => Ok((reader, format)),
+        Some(format @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP)) => {
+            Ok((reader, format))
+        }
         _ => Err(AvatarError::Unsupported),
     }
 }
@@ -98,7 +100,10 @@ pub fn process(bytes: &[u8]) -> Result<Processed, AvatarError> {
 
 /// Encodes pixels only: none of the original file's metadata (EXIF, GPS, ICC, XMP,
 /// comments) is carried over.
-fn encode(image: &DynamicImage, format: ImageFormat) -> Result<(Vec<u8>, &'static str), AvatarError> {
+fn encode(
+    image: &DynamicImage,
+    format: ImageFormat,
+) -> Result<(Vec<u8>, &'static str), AvatarError> {
     let mut out = Vec::new();
     let encoded = match format {
         ImageFormat::Jpeg => {
@@ -113,10 +118,14 @@ fn encode(image: &DynamicImage, format: ImageFormat) -> Result<(Vec<u8>, &'stati
         }
         _ => {
             let normalised = match image {
-                DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_) | DynamicImage::ImageRgb8(_) => image.clone(),
+                DynamicImage::ImageLuma8(_)
+                | DynamicImage::ImageLumaA8(_)
+                | DynamicImage::ImageRgb8(_) => image.clone(),
                 _ => DynamicImage::ImageRgba8(image.to_rgba8()),
             };
-            normalised.write_with_encoder(PngEncoder::new(&mut out)).map(|()| "image/png")
+            normalised
+                .write_with_encoder(PngEncoder::new(&mut out))
+                .map(|()| "image/png")
         }
     };
     let content_type = encoded.map_err(|e| AvatarError::Encode(e.to_string()))?;
@@ -129,7 +138,9 @@ mod tests {
     use image::{ImageBuffer, Rgb, Rgba};
 
     fn png(width: u32, height: u32) -> Vec<u8> {
-        let img = ImageBuffer::from_fn(width, height, |x, y| Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255]));
+        let img = ImageBuffer::from_fn(width, height, |x, y| {
+            Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255])
+        });
         let mut out = Vec::new();
         let written = DynamicImage::ImageRgba8(img).write_with_encoder(PngEncoder::new(&mut out));
         assert!(written.is_ok());
@@ -138,22 +149,40 @@ mod tests {
 
     #[test]
     fn large_images_are_scaled_to_fit_keeping_their_ratio() {
-        let Ok(processed) = process(&png(1024, 256)) else { panic!("valid png") };
+        let Ok(processed) = process(&png(1024, 256)) else {
+            panic!("valid png")
+        };
         assert_eq!((processed.width, processed.height), (512, 128));
         assert_eq!(processed.content_type, "image/png");
-        let Ok(small) = process(&png(40, 30)) else { panic!("valid png") };
+        let Ok(small) = process(&png(40, 30)) else {
+            panic!("valid png")
+        };
         assert_eq!((small.width, small.height), (40, 30), "never scaled up");
     }
 
     #[test]
     fn jpeg_stays_jpeg_and_webp_stays_webp() {
-        let img = DynamicImage::ImageRgb8(ImageBuffer::from_fn(64, 64, |x, _| Rgb([x as u8, 0, 0])));
+        let img =
+            DynamicImage::ImageRgb8(ImageBuffer::from_fn(64, 64, |x, _| Rgb([x as u8, 0, 0])));
         let mut jpeg = Vec::new();
-        assert!(img.write_with_encoder(JpegEncoder::new_with_quality(&mut jpeg, 90)).is_ok());
-        assert_eq!(process(&jpeg).map(|p| p.content_type).ok(), Some("image/jpeg"));
+        assert!(
+            img.write_with_encoder(JpegEncoder::new_with_quality(&mut jpeg, 90))
+                .is_ok()
+        );
+        assert_eq!(
+            process(&jpeg).map(|p| p.content_type).ok(),
+            Some("image/jpeg")
+        );
         let mut webp = Vec::new();
-        assert!(DynamicImage::ImageRgba8(img.to_rgba8()).write_with_encoder(WebPEncoder::new_lossless(&mut webp)).is_ok());
-        assert_eq!(process(&webp).map(|p| p.content_type).ok(), Some("image/webp"));
+        assert!(
+            DynamicImage::ImageRgba8(img.to_rgba8())
+                .write_with_encoder(WebPEncoder::new_lossless(&mut webp))
+                .is_ok()
+        );
+        assert_eq!(
+            process(&webp).map(|p| p.content_type).ok(),
+            Some("image/webp")
+        );
     }
 
     #[test]
@@ -161,7 +190,10 @@ mod tests {
         let mut fake = b"\x89PNG\r\n\x1a\n".to_vec();
         fake.extend_from_slice(&[0u8; 100]);
         assert!(matches!(process(&fake), Err(AvatarError::Unsupported)));
-        assert!(matches!(process(b"GIF89a......"), Err(AvatarError::Unsupported)));
+        assert!(matches!(
+            process(b"GIF89a......"),
+            Err(AvatarError::Unsupported)
+        ));
         assert!(matches!(process(b"hello"), Err(AvatarError::Unsupported)));
     }
 
@@ -174,6 +206,12 @@ mod tests {
         bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
         bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
         let result = process(&bomb);
-        assert!(matches!(result, Err(AvatarError::TooLarge) | Err(AvatarError::Unsupported)), "{result:?}");
+        assert!(
+            matches!(
+                result,
+                Err(AvatarError::TooLarge) | Err(AvatarError::Unsupported)
+            ),
+            "{result:?}"
+        );
     }
 }

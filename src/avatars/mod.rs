@@ -12,9 +12,9 @@ use uuid::Uuid;
 use crate::audit::{self, Action, Event};
 use crate::request::RequestMeta;
 use crate::services::Services;
+use crate::users::User;
 use crate::users::error::UserError;
 use crate::users::repo as users;
-use crate::users::User;
 
 pub use self::image::{AvatarError, MAX_UPLOAD_BYTES};
 
@@ -33,7 +33,11 @@ impl Default for ImageWorkers {
 
 impl ImageWorkers {
     async fn process(&self, upload: Vec<u8>) -> Result<image::Processed, UserError> {
-        let _permit = self.0.acquire().await.map_err(|e| UserError::Internal(e.into()))?;
+        let _permit = self
+            .0
+            .acquire()
+            .await
+            .map_err(|e| UserError::Internal(e.into()))?;
         tokio::task::spawn_blocking(move || image::process(&upload))
             .await
             .map_err(|e| UserError::Internal(e.into()))?
@@ -48,13 +52,20 @@ impl From<AvatarError> for UserError {
                 Self::UnsupportedMedia("The image must be a PNG, JPEG or WebP file.")
             }
             AvatarError::TooLarge => Self::TooLarge,
-            AvatarError::Encode(e) => Self::Internal(anyhow::anyhow!("avatar encoding failed: {e}")),
+            AvatarError::Encode(e) => {
+                Self::Internal(anyhow::anyhow!("avatar encoding failed: {e}"))
+            }
         }
     }
 }
 
 /// Replaces the caller's avatar; returns the user with its new avatar URL.
-pub async fn set(services: &Services, user: &User, upload: Vec<u8>, meta: &RequestMeta) -> Result<User, UserError> {
+pub async fn set(
+    services: &Services,
+    user: &User,
+    upload: Vec<u8>,
+    meta: &RequestMeta,
+) -> Result<User, UserError> {
     let processed = services.images.process(upload).await?;
     let mut tx = services.db.begin().await?;
     repo::upsert(&mut *tx, user.id, processed.content_type, &processed.data).await?;
@@ -62,7 +73,9 @@ pub async fn set(services: &Services, user: &User, upload: Vec<u8>, meta: &Reque
         serde_json::json!({"content_type": processed.content_type, "width": processed.width, "height": processed.height}),
     );
     audit::repo::insert(&mut *tx, &event).await?;
-    let user = users::find(&mut *tx, &services.cipher, user.id).await?.ok_or(UserError::NotFound)?;
+    let user = users::find(&mut *tx, &services.cipher, user.id)
+        .await?
+        .ok_or(UserError::NotFound)?;
     tx.commit().await?;
     Ok(user)
 }
@@ -71,7 +84,12 @@ pub async fn set(services: &Services, user: &User, upload: Vec<u8>, meta: &Reque
 pub async fn remove(services: &Services, user: &User, meta: &RequestMeta) -> Result<(), UserError> {
     let mut tx = services.db.begin().await?;
     if repo::delete(&mut *tx, user.id).await? {
-        let event = Event::success(Action::UserAvatarRemoved, Some(user.id), Some(user.id), meta);
+        let event = Event::success(
+            Action::UserAvatarRemoved,
+            Some(user.id),
+            Some(user.id),
+            meta,
+        );
         audit::repo::insert(&mut *tx, &event).await?;
     }
     tx.commit().await?;
@@ -80,5 +98,7 @@ pub async fn remove(services: &Services, user: &User, meta: &RequestMeta) -> Res
 
 /// The stored avatar of an active or pending user, for public serving.
 pub async fn get(services: &Services, user_id: Uuid) -> Result<repo::Avatar, UserError> {
-    repo::find_public(&services.db, user_id).await?.ok_or(UserError::NotFound)
+    repo::find_public(&services.db, user_id)
+        .await?
+        .ok_or(UserError::NotFound)
 }

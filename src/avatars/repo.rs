@@ -13,11 +13,20 @@ pub struct Avatar {
 }
 
 /// Stores (or replaces) a user's avatar; the ETag is a hash of the bytes.
-pub async fn upsert<'e>(executor: impl PgExecutor<'e>, user_id: Uuid, content_type: &str, data: &[u8]) -> Result<(), sqlx::Error> {
+pub async fn upsert<'e>(
+    executor: impl PgExecutor<'e>,
+    user_id: Uuid,
+    content_type: &str,
+    data: &[u8],
+) -> Result<(), sqlx::Error> {
     let digest = Sha256::digest(data);
     let etag = format!(
         "\"{}\"",
-        digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>()
+        digest
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     );
     sqlx::query(
         "INSERT INTO avatars (user_id, content_type, data, etag) VALUES ($1, $2, $3, $4)
@@ -42,7 +51,10 @@ pub async fn delete<'e>(executor: impl PgExecutor<'e>, user_id: Uuid) -> Result<
 }
 
 /// The avatar of a user who is not deactivated.
-pub async fn find_public<'e>(executor: impl PgExecutor<'e>, user_id: Uuid) -> Result<Option<Avatar>, sqlx::Error> {
+pub async fn find_public<'e>(
+    executor: impl PgExecutor<'e>,
+    user_id: Uuid,
+) -> Result<Option<Avatar>, sqlx::Error> {
     sqlx::query_as(
         "SELECT a.content_type, a.data, a.etag FROM avatars a JOIN users u ON u.id = a.user_id
          WHERE a.user_id = $1 AND u.status <> 'deactivated'",

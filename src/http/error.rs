@@ -381,7 +381,8 @@ impl From<UserError> for ApiError {
             UserError::InvalidCredentials => AuthError::InvalidCredentials.into(),
             UserError::Conflict(detail) => Self::new(S::CONFLICT, "conflict", detail),
             UserError::UnsupportedMedia(detail) => Self::unsupported_media_type(detail),
-            UserError::TooLarge => Self::payload_too_large().with_detail("The image is too large (at most 2 MiB and 10000 pixels a side)."),
+            UserError::TooLarge => Self::payload_too_large()
+                .with_detail("The image is too large (at most 2 MiB and 10000 pixels a side)."),
             UserError::Auth(error) => error.into(),
             UserError::Database(error) => error.into(),
             UserError::Internal(error) => Self::internal(error),

@@ -4,7 +4,12 @@ use axum::http::HeaderValue;
 
 /// `first`, `prev`, `next` and `last` links for `path`, keeping every query parameter but
 /// `page`.
-pub fn link_header(path: &str, query: Option<&str>, page: i64, total_pages: i64) -> Option<HeaderValue> {
+pub fn link_header(
+    path: &str,
+    query: Option<&str>,
+    page: i64,
+    total_pages: i64,
+) -> Option<HeaderValue> {
     let kept: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .filter(|(key, _)| key != "page")
         .map(|(k, v)| (k.into_owned(), v.into_owned()))

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::error::{UserError, email_taken};
 use super::listing::{ListFilter, ListQuery};
 use super::model::{Email, FieldProblems, Name, Role, Status, User};
-use super::profile::{self, ProfilePatch, ensure_not_last_admin};
+use super::profile::{self, ProfilePatch};
 use super::repo::{self as users, NewUser};
 use crate::audit::{self, Action, Event};
 use crate::auth::one_time::{self, Purpose as TokenPurpose};
@@ -27,15 +27,30 @@ pub struct UserPage {
 }
 
 /// Lists users (admin, manager).
-pub async fn list(services: &Services, actor: &User, query: ListQuery) -> Result<UserPage, UserError> {
+pub async fn list(
+    services: &Services,
+    actor: &User,
+    query: ListQuery,
+) -> Result<UserPage, UserError> {
     rbac::may_attempt(actor, Permission::ListUsers, None)?;
-    let filter = query.check(&services.blind_index).map_err(UserError::Invalid)?;
+    let filter = query
+        .check(&services.blind_index)
+        .map_err(UserError::Invalid)?;
     let (total, items) = users::list(&services.db, &services.cipher, &filter).await?;
-    Ok(UserPage { items, filter, total })
+    Ok(UserPage {
+        items,
+        filter,
+        total,
+    })
 }
 
 /// Loads a target after the checks that need no lookup, then checks against it.
-async fn target(services: &Services, actor: &User, permission: Permission, id: Uuid) -> Result<User, UserError> {
+async fn target(
+    services: &Services,
+    actor: &User,
+    permission: Permission,
+    id: Uuid,
+) -> Result<User, UserError> {
     rbac::may_attempt(actor, permission, Some(id))?;
     let target = users::find(&services.db, &services.cipher, id)
         .await?
@@ -74,11 +89,20 @@ pub struct NewAccount {
 /// Creates a user (admin). Without a password the person is invited by mail to choose
 /// one (7 days); with one, the account is active if its address is declared verified, and
 /// pending with a verification mail otherwise.
-pub async fn create(services: &Services, actor: &User, input: NewAccount, meta: &RequestMeta) -> Result<User, UserError> {
+pub async fn create(
+    services: &Services,
+    actor: &User,
+    input: NewAccount,
+    meta: &RequestMeta,
+) -> Result<User, UserError> {
     rbac::may_attempt(actor, Permission::CreateUser, None)?;
     let mut problems: FieldProblems = Vec::new();
-    let email = Email::parse(&input.email).map_err(|i| problems.push(("email", i))).ok();
-    let name = Name::parse(&input.name).map_err(|i| problems.push(("name", i))).ok();
+    let email = Email::parse(&input.email)
+        .map_err(|i| problems.push(("email", i)))
+        .ok();
+    let name = Name::parse(&input.name)
+        .map_err(|i| problems.push(("name", i)))
+        .ok();
     if let Some(password) = &input.password {
         for invalid in password::check_rules(password, email.as_ref()) {
             problems.push(("password", invalid));
@@ -111,7 +135,11 @@ pub async fn create(services: &Services, actor: &User, input: NewAccount, meta: 
             password_hash: hash.as_deref(),
             name: name.as_str(),
             role: input.role,
-            status: if active { Status::Active } else { Status::PendingVerification },
+            status: if active {
+                Status::Active
+            } else {
+                Status::PendingVerification
+            },
             preferences: &preferences,
         },
     )
@@ -121,17 +149,42 @@ pub async fn create(services: &Services, actor: &User, input: NewAccount, meta: 
     if hash.is_none() {
         one_time::insert(&mut *tx, &token_hash, TokenPurpose::Invitation, id, None).await?;
         let link = reset_link(services.public_url(), &token);
-        queue_mail(&mut tx, services, Template::Invitation, email.as_str(), name.as_str(), Some(&link)).await?;
+        queue_mail(
+            &mut tx,
+            services,
+            Template::Invitation,
+            email.as_str(),
+            name.as_str(),
+            Some(&link),
+        )
+        .await?;
     } else if !active {
-        one_time::insert(&mut *tx, &token_hash, TokenPurpose::EmailVerification, id, None).await?;
+        one_time::insert(
+            &mut *tx,
+            &token_hash,
+            TokenPurpose::EmailVerification,
+            id,
+            None,
+        )
+        .await?;
         let link = verify_link(services.public_url(), &token);
-        queue_mail(&mut tx, services, Template::VerifyEmail, email.as_str(), name.as_str(), Some(&link)).await?;
+        queue_mail(
+            &mut tx,
+            services,
+            Template::VerifyEmail,
+            email.as_str(),
+            name.as_str(),
+            Some(&link),
+        )
+        .await?;
     }
-    let event = Event::success(Action::UserCreated, Some(actor.id), Some(id), meta).with_details(serde_json::json!({
-        "role": input.role.as_str(),
-        "invited": hash.is_none(),
-        "email_verified": input.email_verified,
-    }));
+    let event = Event::success(Action::UserCreated, Some(actor.id), Some(id), meta).with_details(
+        serde_json::json!({
+            "role": input.role.as_str(),
+            "invited": hash.is_none(),
+            "email_verified": input.email_verified,
+        }),
+    );
     audit::repo::insert(&mut *tx, &event).await?;
     tx.commit().await?;
     services.outbox_wake.notify_one();
@@ -148,15 +201,28 @@ pub async fn change_role(
 ) -> Result<User, UserError> {
     let target = target(services, actor, Permission::ChangeRole, id).await?;
     let mut tx = services.db.begin().await?;
-    if role != Role::Admin {
-        ensure_not_last_admin(&mut tx, id).await?;
+    let admins = users::lock_active_admins(&mut *tx).await?;
+    // The caller's own role, read again under the lock: an admin demoted meanwhile (say, by
+    // the admin it is demoting) may no longer change roles.
+    if !admins.contains(&actor.id) {
+        return Err(UserError::Forbidden);
+    }
+    if role != Role::Admin && admins.contains(&id) && admins.len() <= 1 {
+        return Err(UserError::LastAdmin);
     }
     // Read the role again under the lock: it may have changed since the check above.
-    let before = users::find(&mut *tx, &services.cipher, id).await?.ok_or(UserError::NotFound)?;
+    let before = users::find(&mut *tx, &services.cipher, id)
+        .await?
+        .ok_or(UserError::NotFound)?;
     let user = users::set_role(&mut *tx, &services.cipher, id, role).await?;
     if before.role != role {
-        let event = Event::success(Action::UserRoleChanged, Some(actor.id), Some(target.id), meta)
-            .with_details(serde_json::json!({"from": before.role.as_str(), "to": role.as_str()}));
+        let event = Event::success(
+            Action::UserRoleChanged,
+            Some(actor.id),
+            Some(target.id),
+            meta,
+        )
+        .with_details(serde_json::json!({"from": before.role.as_str(), "to": role.as_str()}));
         audit::repo::insert(&mut *tx, &event).await?;
     }
     tx.commit().await?;
@@ -164,7 +230,12 @@ pub async fn change_role(
 }
 
 /// Soft-deletes a user (admin: anyone but itself and the last admin; manager: role `user`).
-pub async fn deactivate(services: &Services, actor: &User, id: Uuid, meta: &RequestMeta) -> Result<(), UserError> {
+pub async fn deactivate(
+    services: &Services,
+    actor: &User,
+    id: Uuid,
+    meta: &RequestMeta,
+) -> Result<(), UserError> {
     let target = target(services, actor, Permission::DeactivateUser, id).await?;
     let mut tx = services.db.begin().await?;
     profile::deactivate_in(&mut tx, actor.id, &target, meta).await?;
@@ -173,19 +244,33 @@ pub async fn deactivate(services: &Services, actor: &User, id: Uuid, meta: &Requ
 }
 
 /// Restores a deactivated user (admin).
-pub async fn restore(services: &Services, actor: &User, id: Uuid, meta: &RequestMeta) -> Result<User, UserError> {
+pub async fn restore(
+    services: &Services,
+    actor: &User,
+    id: Uuid,
+    meta: &RequestMeta,
+) -> Result<User, UserError> {
     target(services, actor, Permission::RestoreUser, id).await?;
     let mut tx = services.db.begin().await?;
     let user = users::restore(&mut *tx, &services.cipher, id)
         .await?
         .ok_or(UserError::Conflict("The user is not deactivated."))?;
-    audit::repo::insert(&mut *tx, &Event::success(Action::UserRestored, Some(actor.id), Some(id), meta)).await?;
+    audit::repo::insert(
+        &mut *tx,
+        &Event::success(Action::UserRestored, Some(actor.id), Some(id), meta),
+    )
+    .await?;
     tx.commit().await?;
     Ok(user)
 }
 
 /// Ends every session of a user (admin).
-pub async fn revoke_sessions(services: &Services, actor: &User, id: Uuid, meta: &RequestMeta) -> Result<(), UserError> {
+pub async fn revoke_sessions(
+    services: &Services,
+    actor: &User,
+    id: Uuid,
+    meta: &RequestMeta,
+) -> Result<(), UserError> {
     target(services, actor, Permission::RevokeSessions, id).await?;
     let mut tx = services.db.begin().await?;
     let ended = sessions::end_all(&mut *tx, id, EndReason::Revoked, None).await?;

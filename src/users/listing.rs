@@ -94,11 +94,17 @@ impl ListQuery {
         };
         let name_pattern = match self.q.as_deref().map(str::trim) {
             Some(q) if q.chars().count() > 100 => {
-                problems.push(("q", Invalid::new("too_long", "must be at most 100 characters")));
+                problems.push((
+                    "q",
+                    Invalid::new("too_long", "must be at most 100 characters"),
+                ));
                 None
             }
             Some(q) if q.chars().any(char::is_control) => {
-                problems.push(("q", Invalid::new("invalid_characters", "must not contain control characters")));
+                problems.push((
+                    "q",
+                    Invalid::new("invalid_characters", "must not contain control characters"),
+                ));
                 None
             }
             Some("") | None => None,
@@ -143,7 +149,9 @@ mod tests {
 
     #[test]
     fn defaults_are_the_contract_ones() {
-        let Ok(filter) = ListQuery::default().check(&blind()) else { panic!("valid") };
+        let Ok(filter) = ListQuery::default().check(&blind()) else {
+            panic!("valid")
+        };
         assert_eq!(filter.paging, Paging::default());
         assert_eq!(filter.sort, SortField::CreatedAt);
         assert!(filter.descending);
@@ -152,21 +160,36 @@ mod tests {
 
     #[test]
     fn out_of_range_values_name_their_parameter() {
-        let query = ListQuery { page: Some(0), per_page: Some(101), email: Some("nope".into()), ..Default::default() };
-        let Err(problems) = query.check(&blind()) else { panic!("invalid") };
+        let query = ListQuery {
+            page: Some(0),
+            per_page: Some(101),
+            email: Some("nope".into()),
+            ..Default::default()
+        };
+        let Err(problems) = query.check(&blind()) else {
+            panic!("invalid")
+        };
         let fields: Vec<&str> = problems.iter().map(|(f, _)| *f).collect();
         assert_eq!(fields, ["page", "per_page", "email"]);
-        let query = ListQuery { q: Some("x".repeat(101)), ..Default::default() };
+        let query = ListQuery {
+            q: Some("x".repeat(101)),
+            ..Default::default()
+        };
         assert!(query.check(&blind()).is_err());
     }
 
     #[test]
     fn name_search_escapes_wildcards_and_refuses_control_characters() {
-        let query = ListQuery { q: Some(" 50%_Off\\ ".into()), ..Default::default() };
+        let query = ListQuery {
+            q: Some(" 50%_Off\\ ".into()),
+            ..Default::default()
+        };
         let filter = query.check(&blind()).ok().and_then(|f| f.name_pattern);
         assert_eq!(filter.as_deref(), Some("%50\\%\\_off\\\\%"));
-        let query = ListQuery { q: Some("a\0b".into()), ..Default::default() };
+        let query = ListQuery {
+            q: Some("a\0b".into()),
+            ..Default::default()
+        };
         assert!(query.check(&blind()).is_err());
     }
-
 }

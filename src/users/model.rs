@@ -225,7 +225,10 @@ pub fn check_preferences(value: &serde_json::Value) -> Result<(), Invalid> {
     }
     // PostgreSQL's jsonb cannot hold U+0000; refuse it here rather than fail at the insert.
     if has_nul(value) {
-        return Err(Invalid::new("invalid_characters", "must not contain U+0000"));
+        return Err(Invalid::new(
+            "invalid_characters",
+            "must not contain U+0000",
+        ));
     }
     Ok(())
 }

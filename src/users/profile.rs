@@ -71,19 +71,33 @@ pub async fn apply_patch(
         }
         None => current_name,
     };
-    let user = users::update_profile(&mut *tx, &services.cipher, target_id, &name, &preferences).await?;
+    let user =
+        users::update_profile(&mut *tx, &services.cipher, target_id, &name, &preferences).await?;
     if !fields.is_empty() {
-        let event = Event::success(Action::UserProfileUpdated, Some(actor_id), Some(target_id), meta)
-            .with_details(serde_json::json!({"fields": fields}));
+        let event = Event::success(
+            Action::UserProfileUpdated,
+            Some(actor_id),
+            Some(target_id),
+            meta,
+        )
+        .with_details(serde_json::json!({"fields": fields}));
         audit::repo::insert(&mut *tx, &event).await?;
     }
     tx.commit().await?;
     Ok(user)
 }
 
-async fn check_current_password(services: &Services, user_id: Uuid, password: &str) -> Result<(), UserError> {
+async fn check_current_password(
+    services: &Services,
+    user_id: Uuid,
+    password: &str,
+) -> Result<(), UserError> {
     let stored = users::password_hash(&services.db, user_id).await?;
-    if services.passwords.verify(password, stored.as_deref()).await? {
+    if services
+        .passwords
+        .verify(password, stored.as_deref())
+        .await?
+    {
         Ok(())
     } else {
         Err(UserError::InvalidCredentials)
@@ -111,9 +125,20 @@ pub async fn change_password(
     let hash = services.passwords.hash(new_password).await?;
     let mut tx = services.db.begin().await?;
     users::set_password(&mut *tx, user.id, &hash).await?;
-    let ended = sessions::end_all(&mut *tx, user.id, EndReason::PasswordChanged, Some(caller.session_id)).await?;
-    let event = Event::success(Action::UserPasswordChanged, Some(user.id), Some(user.id), meta)
-        .with_details(serde_json::json!({"other_sessions_ended": ended}));
+    let ended = sessions::end_all(
+        &mut *tx,
+        user.id,
+        EndReason::PasswordChanged,
+        Some(caller.session_id),
+    )
+    .await?;
+    let event = Event::success(
+        Action::UserPasswordChanged,
+        Some(user.id),
+        Some(user.id),
+        meta,
+    )
+    .with_details(serde_json::json!({"other_sessions_ended": ended}));
     audit::repo::insert(&mut *tx, &event).await?;
     tx.commit().await?;
     Ok(())
@@ -141,20 +166,51 @@ pub async fn request_email_change(
     }
     check_current_password(services, user.id, current_password).await?;
     let index = email_index(services, &new_email);
-    if users::find_by_email(&services.db, &services.cipher, &index).await?.is_some() {
+    if users::find_by_email(&services.db, &services.cipher, &index)
+        .await?
+        .is_some()
+    {
         return Err(UserError::EmailTaken);
     }
     let (sealed, index) = seal_email(services, &new_email)?;
     let (token, token_hash) = crypto::new_token();
     let mut tx = services.db.begin().await?;
     one_time::retire_open(&mut *tx, user.id, &[TokenPurpose::EmailChange]).await?;
-    one_time::insert(&mut *tx, &token_hash, TokenPurpose::EmailChange, user.id, Some((&sealed, &index))).await?;
+    one_time::insert(
+        &mut *tx,
+        &token_hash,
+        TokenPurpose::EmailChange,
+        user.id,
+        Some((&sealed, &index)),
+    )
+    .await?;
     let link = verify_link(services.public_url(), &token);
-    queue_mail(&mut tx, services, Template::ConfirmEmailChange, new_email.as_str(), &user.name, Some(&link)).await?;
-    queue_mail(&mut tx, services, Template::EmailChangeNotice, &user.email, &user.name, None).await?;
+    queue_mail(
+        &mut tx,
+        services,
+        Template::ConfirmEmailChange,
+        new_email.as_str(),
+        &user.name,
+        Some(&link),
+    )
+    .await?;
+    queue_mail(
+        &mut tx,
+        services,
+        Template::EmailChangeNotice,
+        &user.email,
+        &user.name,
+        None,
+    )
+    .await?;
     audit::repo::insert(
         &mut *tx,
-        &Event::success(Action::UserEmailChangeRequested, Some(user.id), Some(user.id), meta),
+        &Event::success(
+            Action::UserEmailChangeRequested,
+            Some(user.id),
+            Some(user.id),
+            meta,
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -164,7 +220,10 @@ pub async fn request_email_change(
 
 /// Fails with [`UserError::LastAdmin`] when deactivating or demoting `target_id` would
 /// leave no active admin. Locks the active admins' rows for the rest of the transaction.
-pub async fn ensure_not_last_admin(tx: &mut sqlx::PgConnection, target_id: Uuid) -> Result<(), UserError> {
+async fn ensure_not_last_admin(
+    tx: &mut sqlx::PgConnection,
+    target_id: Uuid,
+) -> Result<(), UserError> {
     let admins = users::lock_active_admins(&mut *tx).await?;
     if admins.contains(&target_id) && admins.len() <= 1 {
         return Err(UserError::LastAdmin);
@@ -187,8 +246,13 @@ pub async fn deactivate_in(
         return Ok(false);
     }
     let ended = sessions::end_all(&mut *tx, target.id, EndReason::Deactivated, None).await?;
-    let event = Event::success(Action::UserDeactivated, Some(actor_id), Some(target.id), meta)
-        .with_details(serde_json::json!({"sessions_ended": ended}));
+    let event = Event::success(
+        Action::UserDeactivated,
+        Some(actor_id),
+        Some(target.id),
+        meta,
+    )
+    .with_details(serde_json::json!({"sessions_ended": ended}));
     audit::repo::insert(&mut *tx, &event).await?;
     Ok(true)
 }
@@ -219,7 +283,10 @@ pub struct SessionInfo {
 }
 
 /// The caller's open sessions, newest first.
-pub async fn sessions(services: &Services, caller: &Authenticated) -> Result<Vec<SessionInfo>, UserError> {
+pub async fn sessions(
+    services: &Services,
+    caller: &Authenticated,
+) -> Result<Vec<SessionInfo>, UserError> {
     let open = sessions::list_open(&services.db, caller.user.id).await?;
     Ok(open
         .into_iter()
@@ -246,8 +313,13 @@ pub async fn revoke_session(
     if !sessions::end_own(&mut *tx, user_id, session_id, EndReason::Revoked).await? {
         return Err(UserError::NotFound);
     }
-    let event = Event::success(Action::UserSessionRevoked, Some(user_id), Some(user_id), meta)
-        .with_details(serde_json::json!({"session_id": session_id}));
+    let event = Event::success(
+        Action::UserSessionRevoked,
+        Some(user_id),
+        Some(user_id),
+        meta,
+    )
+    .with_details(serde_json::json!({"session_id": session_id}));
     audit::repo::insert(&mut *tx, &event).await?;
     tx.commit().await?;
     Ok(())

@@ -227,11 +227,15 @@ pub async fn admin_exists<'e>(executor: impl PgExecutor<'e>) -> Result<bool, sql
 }
 
 /// The stored password hash of a user (None: no such user, or no password yet).
-pub async fn password_hash<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<Option<String>, sqlx::Error> {
-    let hash: Option<Option<String>> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(executor)
-        .await?;
+pub async fn password_hash<'e>(
+    executor: impl PgExecutor<'e>,
+    id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    let hash: Option<Option<String>> =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(executor)
+            .await?;
     Ok(hash.flatten())
 }
 
@@ -273,12 +277,13 @@ pub async fn set_role<'e>(
     id: Uuid,
     role: Role,
 ) -> Result<User, sqlx::Error> {
-    let row: UserRow =
-        sqlx::query_as(&format!("UPDATE users AS u SET role = $2 WHERE u.id = $1 RETURNING {USER_COLUMNS}"))
-            .bind(id)
-            .bind(role.as_str())
-            .fetch_one(executor)
-            .await?;
+    let row: UserRow = sqlx::query_as(&format!(
+        "UPDATE users AS u SET role = $2 WHERE u.id = $1 RETURNING {USER_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(role.as_str())
+    .fetch_one(executor)
+    .await?;
     row.into_user(cipher)
 }
 
@@ -314,10 +319,14 @@ pub async fn restore<'e>(
 
 /// Ids of the active admins, locked in id order until the transaction ends: the check
 /// "never the last active admin" then holds even when two admins act at once.
-pub async fn lock_active_admins<'e>(executor: impl PgExecutor<'e>) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE")
-        .fetch_all(executor)
-        .await
+pub async fn lock_active_admins<'e>(
+    executor: impl PgExecutor<'e>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE",
+    )
+    .fetch_all(executor)
+    .await
 }
 
 /// One page of users matching `filter`, and how many match in all.
@@ -342,11 +351,16 @@ pub async fn list(
         SortField::LastLoginAt => "u.last_login_at",
     };
     let direction = if filter.descending { "DESC" } else { "ASC" };
-    page.push(format!(" ORDER BY {column} {direction} NULLS LAST, u.id {direction}"));
+    page.push(format!(
+        " ORDER BY {column} {direction} NULLS LAST, u.id {direction}"
+    ));
     page.push(" LIMIT ").push_bind(filter.paging.per_page);
     page.push(" OFFSET ").push_bind(filter.paging.offset);
     let rows: Vec<UserRow> = page.build_query_as().fetch_all(pool).await?;
-    let users = rows.into_iter().map(|r| r.into_user(cipher)).collect::<Result<_, _>>()?;
+    let users = rows
+        .into_iter()
+        .map(|r| r.into_user(cipher))
+        .collect::<Result<_, _>>()?;
     Ok((total, users))
 }
 
@@ -365,10 +379,14 @@ fn push_conditions(query: &mut QueryBuilder<'_, Postgres>, filter: &ListFilter) 
         query.push(" AND u.role = ").push_bind(role.as_str());
     }
     if let Some(index) = &filter.email_index {
-        query.push(" AND u.email_blind_index = ").push_bind(index.clone());
+        query
+            .push(" AND u.email_blind_index = ")
+            .push_bind(index.clone());
     }
     if let Some(pattern) = &filter.name_pattern {
-        query.push(" AND lower(u.name) LIKE ").push_bind(pattern.clone());
+        query
+            .push(" AND lower(u.name) LIKE ")
+            .push_bind(pattern.clone());
     }
     if let Some(after) = filter.created_after {
         query.push(" AND u.created_at > ").push_bind(after);

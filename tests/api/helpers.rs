@@ -99,6 +99,17 @@ impl Drop for TestDb {
     }
 }
 
+/// The password of every test account.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A signed-in account.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
 /// Settings for a test: the defaults, on the given database, with `flags` on top.
 pub fn settings(database_url: &str, flags: &[&str]) -> Settings {
     let mut args = vec!["gatehouse", "--database-url", database_url];
@@ -223,6 +234,86 @@ impl TestApp {
             .send()
             .await
             .expect("request reaches the server")
+    }
+
+    /// Any request, with an optional bearer token and JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request reaches the server")
+    }
+
+    /// GET with a bearer token.
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    /// Signs in and returns the access token.
+    pub async fn token(&self, email: &str, password: &str) -> String {
+        let response = self
+            .post(
+                "/api/v1/auth/login",
+                serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "login {email}");
+        let pair: serde_json::Value = response.json().await.expect("pair");
+        pair["access_token"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// An active admin, created as `gatehouse create-admin` would, signed in.
+    pub async fn admin(&self) -> Actor {
+        let email = format!("admin-{}@example.com", uuid::Uuid::now_v7().simple());
+        let user = gatehouse::auth::registration::create_admin(
+            self.state.services(),
+            &email,
+            "Admin",
+            PASSWORD,
+            gatehouse::auth::registration::AdminOrigin::CommandLine,
+        )
+        .await
+        .expect("admin created");
+        let token = self.token(&email, PASSWORD).await;
+        Actor {
+            id: user.id.to_string(),
+            email,
+            token,
+        }
+    }
+
+    /// An active user of `role`, created by `admin` through the API, signed in.
+    pub async fn member(&self, admin: &Actor, email: &str, role: &str) -> Actor {
+        let response = self
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/users",
+                Some(&admin.token),
+                Some(
+                    serde_json::json!({"email": email, "name": email, "role": role,
+                                        "password": PASSWORD, "email_verified": true}),
+                ),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create {email}");
+        let user: serde_json::Value = response.json().await.expect("user");
+        let token = self.token(email, PASSWORD).await;
+        Actor {
+            id: user["id"].as_str().unwrap_or_default().to_owned(),
+            email: email.to_owned(),
+            token,
+        }
     }
 
     /// POST with a bearer token and no body.

@@ -4,10 +4,14 @@ mod helpers;
 mod mail;
 
 mod auth;
+mod avatars;
 mod binary;
 mod errors;
 mod health;
+mod me;
 mod middleware;
 mod migrations;
 mod openapi;
+mod rbac_matrix;
 mod tokens;
+mod users;

@@ -44,8 +44,15 @@ pub async fn list_events(
     RawQuery(raw): RawQuery,
     AppQuery(query): AppQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    let page: AuditPage = audit::all_events(state.services(), &caller.user, query).await?.into();
-    let link = link_header("/api/v1/audit-events", raw.as_deref(), page.page, page.total_pages);
+    let page: AuditPage = audit::all_events(state.services(), &caller.user, query)
+        .await?
+        .into();
+    let link = link_header(
+        "/api/v1/audit-events",
+        raw.as_deref(),
+        page.page,
+        page.total_pages,
+    );
     let mut response = axum::Json(page).into_response();
     if let Some(link) = link {
         response.headers_mut().insert(header::LINK, link);

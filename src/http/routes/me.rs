@@ -1,8 +1,8 @@
 //! `/api/v1/users/me`: the signed-in person's own account.
 
 use axum::body::Body;
-use axum::extract::State;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -170,7 +170,14 @@ pub async fn change_password(
     AuthUser(caller): AuthUser,
     AppJson(body): AppJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    profile::change_password(state.services(), &caller, &body.current_password, &body.new_password, &meta).await?;
+    profile::change_password(
+        state.services(),
+        &caller,
+        &body.current_password,
+        &body.new_password,
+        &meta,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -196,7 +203,14 @@ pub async fn change_email(
     AuthUser(caller): AuthUser,
     AppJson(body): AppJson<ChangeEmailRequest>,
 ) -> Result<StatusCode, ApiError> {
-    profile::request_email_change(state.services(), &caller, &body.new_email, &body.current_password, &meta).await?;
+    profile::request_email_change(
+        state.services(),
+        &caller,
+        &body.new_email,
+        &body.current_password,
+        &meta,
+    )
+    .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -230,7 +244,10 @@ pub async fn put_avatar(
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    if !matches!(content_type.as_str(), "image/png" | "image/jpeg" | "image/webp") {
+    if !matches!(
+        content_type.as_str(),
+        "image/png" | "image/jpeg" | "image/webp"
+    ) {
         return Err(ApiError::unsupported_media_type(
             "Send the image with `Content-Type: image/png`, `image/jpeg` or `image/webp`.",
         ));
@@ -244,7 +261,9 @@ pub async fn put_avatar(
     }
     let bytes = axum::body::to_bytes(body, MAX_UPLOAD_BYTES)
         .await
-        .map_err(|_| ApiError::payload_too_large().with_detail("The image must be at most 2 MiB."))?;
+        .map_err(|_| {
+            ApiError::payload_too_large().with_detail("The image must be at most 2 MiB.")
+        })?;
     let user = avatars::set(state.services(), &caller.user, bytes.to_vec(), &meta).await?;
     Ok(axum::Json(user.into()))
 }
@@ -280,7 +299,10 @@ pub async fn delete_avatar(
         ServerErrors,
     )
 )]
-pub async fn sessions(State(state): State<AppState>, AuthUser(caller): AuthUser) -> Result<axum::Json<SessionList>, ApiError> {
+pub async fn sessions(
+    State(state): State<AppState>,
+    AuthUser(caller): AuthUser,
+) -> Result<axum::Json<SessionList>, ApiError> {
     let items = profile::sessions(state.services(), &caller).await?;
     Ok(axum::Json(SessionList {
         items: items.into_iter().map(Into::into).collect(),

@@ -19,10 +19,10 @@ use crate::http::extract::{AppJson, AppPath, AppQuery, present};
 use crate::http::paging::link_header;
 use crate::http::responses::{BodyErrors, MalformedBody, ServerErrors};
 use crate::http::views::{UserPage, UserView};
+use crate::users::Role;
 use crate::users::admin::{self, NewAccount};
 use crate::users::listing::ListQuery;
 use crate::users::profile::ProfilePatch;
-use crate::users::Role;
 
 /// Routes of this module, under `/api/v1/users`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -98,7 +98,9 @@ pub async fn list_users(
     RawQuery(raw): RawQuery,
     AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let page: UserPage = admin::list(state.services(), &caller.user, query).await?.into();
+    let page: UserPage = admin::list(state.services(), &caller.user, query)
+        .await?
+        .into();
     let link = link_header("/api/v1/users", raw.as_deref(), page.page, page.total_pages);
     let mut response = axum::Json(page).into_response();
     if let Some(link) = link {
@@ -139,7 +141,8 @@ pub async fn create_user(
         email_verified: body.email_verified,
     };
     let user = admin::create(state.services(), &caller.user, input, &meta).await?;
-    let location = HeaderValue::from_str(&format!("/api/v1/users/{}", user.id)).map_err(ApiError::internal)?;
+    let location =
+        HeaderValue::from_str(&format!("/api/v1/users/{}", user.id)).map_err(ApiError::internal)?;
     let mut response = (StatusCode::CREATED, axum::Json(UserView::from(user))).into_response();
     response.headers_mut().insert(header::LOCATION, location);
     Ok(response)
@@ -165,7 +168,9 @@ pub async fn get_user(
     AuthUser(caller): AuthUser,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    Ok(axum::Json(admin::get(state.services(), &caller.user, id).await?.into()))
+    Ok(axum::Json(
+        admin::get(state.services(), &caller.user, id).await?.into(),
+    ))
 }
 
 /// Edits name and preferences (admin; manager only for role `user`).
@@ -334,10 +339,12 @@ pub async fn avatar(
     AppPath(id): AppPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let avatar = avatars::get(state.services(), id).await.map_err(|e| match e {
-        crate::users::error::UserError::NotFound => ApiError::not_found(),
-        other => other.into(),
-    })?;
+    let avatar = avatars::get(state.services(), id)
+        .await
+        .map_err(|e| match e {
+            crate::users::error::UserError::NotFound => ApiError::not_found(),
+            other => other.into(),
+        })?;
     let etag = HeaderValue::from_str(&avatar.etag).map_err(ApiError::internal)?;
     let cache = HeaderValue::from_static("public, max-age=60");
     let cached = headers
@@ -350,9 +357,12 @@ pub async fn avatar(
     let mut response = if cached {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let content_type = HeaderValue::from_str(&avatar.content_type).map_err(ApiError::internal)?;
+        let content_type =
+            HeaderValue::from_str(&avatar.content_type).map_err(ApiError::internal)?;
         let mut response = avatar.data.into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type);
         response
     };
     response.headers_mut().insert(header::ETAG, etag);

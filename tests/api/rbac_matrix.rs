@@ -1,0 +1,231 @@
+//! The permission matrix: every administration operation, as admin, manager and user, on
+//! a user, a manager, an admin and oneself, against the contract's table.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{Actor, PASSWORD, TestApp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    User,
+    Manager,
+    Admin,
+    Itself,
+}
+
+const TARGETS: [Target; 4] = [Target::User, Target::Manager, Target::Admin, Target::Itself];
+
+/// Operations on a user, with the expected status for each target, per caller role
+/// (admin, manager, user).
+const ON_A_USER: &[(&str, &str, [[u16; 4]; 3])] = &[
+    //                          admin: user mgr adm self   manager              user
+    (
+        "GET",
+        "/api/v1/users/{id}",
+        [
+            [200, 200, 200, 200],
+            [200, 200, 200, 200],
+            [403, 403, 403, 200],
+        ],
+    ),
+    (
+        "PATCH",
+        "/api/v1/users/{id}",
+        [
+            [200, 200, 200, 200],
+            [200, 403, 403, 403],
+            [403, 403, 403, 403],
+        ],
+    ),
+    (
+        "DELETE",
+        "/api/v1/users/{id}",
+        [
+            [204, 204, 204, 403],
+            [204, 403, 403, 403],
+            [403, 403, 403, 403],
+        ],
+    ),
+    (
+        "PUT",
+        "/api/v1/users/{id}/role",
+        [
+            [200, 200, 200, 403],
+            [403, 403, 403, 403],
+            [403, 403, 403, 403],
+        ],
+    ),
+    // Restore targets are deactivated first, except oneself (active: 409 for the admin).
+    (
+        "POST",
+        "/api/v1/users/{id}/restore",
+        [
+            [200, 200, 200, 409],
+            [403, 403, 403, 403],
+            [403, 403, 403, 403],
+        ],
+    ),
+    (
+        "DELETE",
+        "/api/v1/users/{id}/sessions",
+        [
+            [204, 204, 204, 204],
+            [403, 403, 403, 403],
+            [403, 403, 403, 403],
+        ],
+    ),
+];
+
+/// Operations without a target: expected status per caller role (admin, manager, user).
+const WITHOUT_TARGET: &[(&str, &str, [u16; 3])] = &[
+    ("GET", "/api/v1/users", [200, 200, 403]),
+    ("POST", "/api/v1/users", [201, 403, 403]),
+    ("GET", "/api/v1/audit-events", [200, 403, 403]),
+];
+
+fn body_for(method: &str, path: &str, target: Target) -> Option<serde_json::Value> {
+    match (method, path.rsplit('/').next().unwrap_or_default()) {
+        ("PATCH", _) => Some(json!({"name": "Renamed"})),
+        ("PUT", "role") => {
+            Some(json!({"role": if target == Target::User { "manager" } else { "user" }}))
+        }
+        ("POST", "users") => Some(
+            json!({"email": format!("new-{}@example.com", uuid::Uuid::now_v7().simple()),
+                                         "name": "New", "role": "user"}),
+        ),
+        _ => None,
+    }
+}
+
+/// A fresh target of the given role (invited: no password to hash, so cheap).
+async fn fresh_target(app: &TestApp, setup: &Actor, role: &str) -> String {
+    let response = app
+        .send(
+            Method::POST,
+            "/api/v1/users",
+            Some(&setup.token),
+            Some(json!({"email": format!("t-{}@example.com", uuid::Uuid::now_v7().simple()), "name": "Target", "role": role})),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let user: serde_json::Value = response.json().await.expect("user");
+    user["id"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn every_administration_operation_follows_the_permission_table() {
+    let app = TestApp::spawn().await;
+    let setup = app.admin().await;
+    let mut actors = [
+        app.admin().await,
+        app.member(&setup, "manager@example.com", "manager").await,
+        app.member(&setup, "user@example.com", "user").await,
+    ];
+    let mut failures = Vec::new();
+
+    for (method, path, expected) in WITHOUT_TARGET {
+        for (role, actor) in actors.iter().enumerate() {
+            let method = Method::from_bytes(method.as_bytes()).expect("method");
+            let status = app
+                .send(
+                    method.clone(),
+                    path,
+                    Some(&actor.token),
+                    body_for(method.as_str(), path, Target::User),
+                )
+                .await
+                .status()
+                .as_u16();
+            if status != expected[role] {
+                failures.push(format!(
+                    "{method} {path} as {}: {status}, expected {}",
+                    actor.email, expected[role]
+                ));
+            }
+        }
+    }
+
+    for (method, template, expected) in ON_A_USER {
+        for role in 0..3 {
+            for (column, target) in TARGETS.iter().enumerate() {
+                let actor = actors[role].clone();
+                let id = match target {
+                    Target::Itself => actor.id.clone(),
+                    Target::User => fresh_target(&app, &setup, "user").await,
+                    Target::Manager => fresh_target(&app, &setup, "manager").await,
+                    Target::Admin => fresh_target(&app, &setup, "admin").await,
+                };
+                if template.ends_with("/restore") && *target != Target::Itself {
+                    sqlx::query("UPDATE users SET status = 'deactivated', deactivated_at = now() WHERE id = $1::uuid")
+                        .bind(&id)
+                        .execute(&app.pool)
+                        .await
+                        .expect("deactivate");
+                }
+                let path = template.replace("{id}", &id);
+                let http_method = Method::from_bytes(method.as_bytes()).expect("method");
+                let status = app
+                    .send(
+                        http_method,
+                        &path,
+                        Some(&actor.token),
+                        body_for(method, template, *target),
+                    )
+                    .await
+                    .status()
+                    .as_u16();
+                if status != expected[role][column] {
+                    failures.push(format!(
+                        "{method} {template} as {} on {target:?}: {status}, expected {}",
+                        actor.email, expected[role][column]
+                    ));
+                }
+                // Ending one's own sessions signs the actor out: sign in again.
+                if template.ends_with("/sessions") && *target == Target::Itself && status == 204 {
+                    actors[role].token = app.token(&actor.email, PASSWORD).await;
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_matrix_covers_every_administration_operation_of_the_document() {
+    let document: serde_json::Value =
+        serde_json::from_str(&gatehouse::http::openapi::document_json()).expect("document");
+    let covered: Vec<(String, String)> = ON_A_USER
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .chain(
+            WITHOUT_TARGET
+                .iter()
+                .map(|(m, p, _)| (m.to_string(), p.to_string())),
+        )
+        .collect();
+    let mut missing = Vec::new();
+    for (path, operations) in document["paths"].as_object().into_iter().flatten() {
+        let administered = (path.starts_with("/api/v1/users")
+            && !path.starts_with("/api/v1/users/me"))
+            || path.starts_with("/api/v1/audit-events");
+        // The avatar is public by contract: no role involved.
+        if !administered || path.ends_with("/avatar") {
+            continue;
+        }
+        for method in operations
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(m, _)| m.to_uppercase())
+        {
+            if !covered.contains(&(method.clone(), path.clone())) {
+                missing.push(format!("{method} {path}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "operations without a row in the permission matrix: {missing:?}"
+    );
+}
