@@ -24,7 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Settings;
 use crate::db;
 use crate::http::error::ApiError;
-use crate::http::{middleware, openapi, routes};
+use crate::http::{middleware, openapi, rate_limit, routes};
 use crate::services::{Services, StartError};
 
 /// State shared by every request. Cheap to clone.
@@ -116,7 +116,8 @@ pub fn router(state: AppState) -> Router {
 
 /// Wraps routes in the service's middleware stack and gives them the state. The layers
 /// run outside in: request context (id, span, log, metrics, problem bodies), panic
-/// catcher, CORS, the request timeout, and the body limit closest to the handlers.
+/// catcher, CORS, rate limits, the request timeout, and the body limit closest to the
+/// handlers.
 pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     let config = &state.settings().config;
     let body_limit = usize::try_from(config.body_limit).unwrap_or(usize::MAX);
@@ -128,6 +129,7 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
+        .layer(from_fn_with_state(state.clone(), rate_limit::rate_limit))
         .layer(from_fn_with_state(state.clone(), middleware::cors))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()

@@ -10,6 +10,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{ArgAction, Args, ValueEnum};
 use ipnet::IpNet;
 
+use crate::rate_limit::gcra::Limit;
+use crate::rate_limit::policy::Limits;
+use crate::rate_limit::slowdown::Slowdown;
 use crate::secret::Secret;
 
 /// Development-only JWT signing key (Ed25519, PKCS#8). Public by design: never valid in
@@ -127,6 +130,40 @@ pub struct Config {
     /// `false` switches every rate limit off.
     #[arg(long, env = "RATE_LIMIT_ENABLED", default_value_t = true, action = ArgAction::Set)]
     pub rate_limit_enabled: bool,
+
+    /// Requests per client IP on every route, as `count/period` (`s`, `m` or `h`).
+    #[arg(long, env = "RATE_LIMIT_PER_IP", default_value = "600/1m", value_parser = parse_limit)]
+    pub rate_limit_per_ip: Limit,
+
+    /// Logins per client IP.
+    #[arg(long, env = "RATE_LIMIT_LOGIN", default_value = "10/1m", value_parser = parse_limit)]
+    pub rate_limit_login: Limit,
+
+    /// Registrations per client IP.
+    #[arg(long, env = "RATE_LIMIT_REGISTER", default_value = "10/1h", value_parser = parse_limit)]
+    pub rate_limit_register: Limit,
+
+    /// Resend-verification and forgot-password requests per client IP (each).
+    #[arg(long, env = "RATE_LIMIT_RECOVERY_PER_IP", default_value = "5/1h", value_parser = parse_limit)]
+    pub rate_limit_recovery_per_ip: Limit,
+
+    /// Resend-verification and forgot-password requests per email address (each).
+    #[arg(long, env = "RATE_LIMIT_RECOVERY_PER_EMAIL", default_value = "3/1h", value_parser = parse_limit)]
+    pub rate_limit_recovery_per_email: Limit,
+
+    /// Consecutive failed logins (per address and client IP) before the slowdown starts.
+    #[arg(long, env = "LOGIN_SLOWDOWN_AFTER", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub login_slowdown_after: u32,
+
+    /// Longest slowdown, in seconds.
+    #[arg(long, env = "LOGIN_SLOWDOWN_MAX", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub login_slowdown_max: u64,
+
+    /// Prefix of every Redis key this service writes.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "gatehouse:", value_parser = parse_non_empty)]
+    pub redis_key_prefix: String,
 
     /// Comma-separated IPs or CIDRs whose `X-Forwarded-For` is believed.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_ip_or_cidr)]
@@ -328,6 +365,24 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The rate limits as configured.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            enabled: self.rate_limit_enabled,
+            per_ip: self.rate_limit_per_ip,
+            login: self.rate_limit_login,
+            register: self.rate_limit_register,
+            recovery_per_ip: self.rate_limit_recovery_per_ip,
+            recovery_per_email: self.rate_limit_recovery_per_email,
+            slowdown: Slowdown {
+                after: self.login_slowdown_after,
+                max: std::time::Duration::from_secs(self.login_slowdown_max),
+            },
+        }
+    }
+}
+
 impl fmt::Debug for EncryptionKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kids: Vec<&str> = self.0.iter().map(|(kid, _)| kid.as_str()).collect();
@@ -384,6 +439,31 @@ fn parse_redis_url(value: &str) -> Result<Secret<String>, String> {
         return Err("must look like redis://host:port".into());
     }
     Ok(Secret::new(value.to_owned()))
+}
+
+/// Parses `count/period`, the period a number with `s`, `m` or `h` (`10/1m`, `5/1h`).
+fn parse_limit(value: &str) -> Result<Limit, String> {
+    let invalid = || format!("`{value}` is not count/period (e.g. 10/1m, 5/1h, 600/60s)");
+    let (count, period) = value.trim().split_once('/').ok_or_else(invalid)?;
+    let count: u32 = count.trim().parse().map_err(|_| invalid())?;
+    let period = period.trim();
+    let split = period.len().saturating_sub(1);
+    let (amount, unit) = period.split_at(split);
+    let amount: u64 = if amount.is_empty() {
+        1
+    } else {
+        amount.parse().map_err(|_| invalid())?
+    };
+    let seconds = match unit {
+        "s" => amount,
+        "m" => amount * 60,
+        "h" => amount * 3600,
+        _ => return Err(invalid()),
+    };
+    if count == 0 || seconds == 0 || seconds > 7 * 86_400 {
+        return Err(invalid());
+    }
+    Ok(Limit::new(count, std::time::Duration::from_secs(seconds)))
 }
 
 fn parse_ip_or_cidr(value: &str) -> Result<IpNet, String> {
@@ -484,6 +564,30 @@ MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
         assert!(parse_encryption_keys("a:c2hvcnQ=").is_err());
         assert!(parse_encryption_keys(&key).is_err());
         assert!(parse_encryption_keys("").is_err());
+    }
+
+    #[test]
+    fn limits_read_count_per_period() {
+        use std::time::Duration;
+        assert_eq!(
+            parse_limit("10/1m"),
+            Ok(Limit::new(10, Duration::from_secs(60)))
+        );
+        assert_eq!(
+            parse_limit("5/h"),
+            Ok(Limit::new(5, Duration::from_secs(3600)))
+        );
+        assert_eq!(
+            parse_limit("600/90s"),
+            Ok(Limit::new(600, Duration::from_secs(90)))
+        );
+        for bad in ["10", "0/1m", "10/0s", "10/1d", "x/1m", "10/m1"] {
+            assert!(parse_limit(bad).is_err(), "{bad}");
+        }
+        let Ok(config) = parse(&[]) else {
+            panic!("defaults")
+        };
+        assert_eq!(config.limits(), Limits::default());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub mod email;
 pub mod http;
 /// Page numbers and sizes of listings.
 pub mod paging;
+/// Rate limits and the failed-login slowdown.
+pub mod rate_limit;
 /// The permission table.
 pub mod rbac;
 /// Facts about the request behind a change.

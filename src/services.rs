@@ -13,6 +13,8 @@ use crate::avatars::ImageWorkers;
 use crate::config::{Environment, Settings};
 use crate::crypto::{BlindIndex, FieldCipher};
 use crate::email::worker::{Transport, TransportError, Worker};
+use crate::rate_limit::RateLimiter;
+use crate::rate_limit::redis::RedisStore;
 
 /// Everything domain code needs.
 pub struct Services {
@@ -25,6 +27,7 @@ pub struct Services {
     pub mail_from: Mailbox,
     pub outbox_wake: Arc<Notify>,
     pub images: ImageWorkers,
+    pub limiter: RateLimiter,
 }
 
 /// Why the services cannot be built from valid-looking settings.
@@ -38,6 +41,8 @@ pub enum StartError {
     MailFrom(String),
     #[error(transparent)]
     Transport(#[from] TransportError),
+    #[error("REDIS_URL: {0}")]
+    Redis(String),
 }
 
 impl Services {
@@ -61,6 +66,14 @@ impl Services {
             .unwrap_or_else(|| {
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
             });
+        let redis = match &config.redis_url {
+            Some(url) => Some(
+                RedisStore::new(url.expose(), &config.redis_key_prefix)
+                    .map_err(|e| StartError::Redis(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let limiter = RateLimiter::new(config.limits(), redis);
         Ok(Self {
             cipher: Arc::new(FieldCipher::new(settings.keys.encryption.expose())),
             blind_index: BlindIndex::new(*settings.keys.blind_index.expose()),
@@ -69,6 +82,7 @@ impl Services {
             mail_from,
             outbox_wake: Arc::new(Notify::new()),
             images: ImageWorkers::default(),
+            limiter,
             db,
             settings,
         })

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod paging;
+pub mod rate_limit;
 pub mod request_id;
 pub mod responses;
 pub mod routes;

@@ -209,13 +209,10 @@ pub async fn set_password<'e>(
 
 /// Records a successful login.
 pub async fn record_login<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE users SET last_login_at = now(), failed_login_count = 0, login_blocked_until = NULL
-         WHERE id = $1",
-    )
-    .bind(id)
-    .execute(executor)
-    .await?;
+    sqlx::query("UPDATE users SET last_login_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(executor)
+        .await?;
     Ok(())
 }
 

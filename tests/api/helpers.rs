@@ -167,8 +167,16 @@ impl TestApp {
 
     fn state(db: &TestDb, pool: &PgPool, flags: &[&str], mail: &MailSink) -> AppState {
         let smtp = mail.url();
-        // Tests hash with one thread so that parallel tests do not fight for the CPU.
-        let mut all = vec!["--smtp-url", smtp.as_str(), "--password-hash-threads", "1"];
+        // Tests hash with one thread so that parallel tests do not fight for the CPU, and
+        // run without rate limits unless they test them (they all come from 127.0.0.1).
+        let mut all = vec![
+            "--smtp-url",
+            smtp.as_str(),
+            "--password-hash-threads",
+            "1",
+            "--rate-limit-enabled",
+            "false",
+        ];
         all.extend_from_slice(flags);
         AppState::new(settings(&db.url, &all), pool.clone()).expect("services start")
     }
