@@ -72,8 +72,9 @@ pub async fn login(
     let matches = services.passwords.verify(password, stored_hash).await?;
     let target = credentials.as_ref().map(|c| c.id);
 
+    // A failed attempt was made by someone unknown: the account it named is only the target.
     let Some(credentials) = credentials.filter(|_| matches) else {
-        let event = Event::failure(Action::AuthLogin, target, target, meta)
+        let event = Event::failure(Action::AuthLogin, None, target, meta)
             .with_details(serde_json::json!({"reason": "invalid_credentials"}));
         audit::repo::insert(&services.db, &event).await?;
         return Err(AuthError::InvalidCredentials);

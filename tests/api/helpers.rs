@@ -99,6 +99,9 @@ impl Drop for TestDb {
     }
 }
 
+/// The user agent of the test client.
+pub const USER_AGENT: &str = "gatehouse-tests/1";
+
 /// The password of every test account.
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -208,6 +211,7 @@ impl TestApp {
             addr,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .user_agent(USER_AGENT)
                 .build()
                 .expect("http client"),
             pool,

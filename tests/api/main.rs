@@ -3,6 +3,7 @@
 mod helpers;
 mod mail;
 
+mod audit;
 mod auth;
 mod avatars;
 mod binary;
@@ -12,6 +13,7 @@ mod me;
 mod middleware;
 mod migrations;
 mod openapi;
+mod rate_limits;
 mod rbac_matrix;
 mod tokens;
 mod users;

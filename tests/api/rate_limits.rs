@@ -1,0 +1,402 @@
+//! Rate limits end to end: headers, 429s, the slowdown, proxies, and Redis shared by two
+//! real server processes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gatehouse::rate_limit::gcra::Limit;
+use gatehouse::rate_limit::redis::RedisStore;
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp, TestDb, binary, problem};
+
+const REDIS: &str = "redis://127.0.0.1:6379";
+
+fn limited(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut flags = vec!["--rate-limit-enabled", "true"];
+    flags.extend_from_slice(extra);
+    flags
+}
+
+fn header(response: &reqwest::Response, name: &str) -> Option<u64> {
+    response.headers().get(name)?.to_str().ok()?.parse().ok()
+}
+
+async fn login(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}));
+    if let Some(ip) = forwarded_for {
+        request = request.header("x-forwarded-for", ip);
+    }
+    request.send().await.expect("send")
+}
+
+#[tokio::test]
+async fn every_response_carries_the_headers_and_the_limit_refuses_with_retry_after() {
+    let app = TestApp::spawn_with(&limited(&["--rate-limit-per-ip", "5/1m"])).await;
+    for expected_remaining in (0..5).rev() {
+        let response = app.get("/health/live").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "ratelimit-limit"), Some(5));
+        assert_eq!(
+            header(&response, "ratelimit-remaining"),
+            Some(expected_remaining)
+        );
+        assert!(header(&response, "ratelimit-reset").is_some_and(|r| r > 0 && r <= 60));
+    }
+    let refused = app.get("/health/live").await;
+    let retry = header(&refused, "retry-after");
+    assert_eq!(retry, Some(12), "one request every 60/5 seconds");
+    assert_eq!(header(&refused, "ratelimit-remaining"), Some(0));
+    problem(refused, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn switched_off_there_are_no_headers_and_no_limits() {
+    let app = TestApp::spawn_with(&["--rate-limit-per-ip", "1/1m"]).await;
+    for _ in 0..3 {
+        let response = app.get("/health/live").await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get("ratelimit-limit").is_none());
+    }
+}
+
+#[tokio::test]
+async fn logins_are_limited_per_ip_and_refusals_are_audited() {
+    let app = TestApp::spawn_with(&limited(&[])).await;
+    // Different addresses each time, so that the slowdown (per address) stays out of it.
+    for i in 0..10 {
+        let response = login(
+            &app,
+            &format!("nobody{i}@example.com"),
+            "whatever password",
+            None,
+        )
+        .await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            header(&response, "ratelimit-limit"),
+            Some(10),
+            "the login limit is the closest one"
+        );
+    }
+    let refused = login(&app, "nobody@example.com", "whatever password", None).await;
+    assert!(header(&refused, "retry-after").is_some_and(|s| s >= 1));
+    problem(refused, 429, "rate_limited").await;
+    problem(
+        login(&app, "other@example.com", "whatever password", None).await,
+        429,
+        "rate_limited",
+    )
+    .await;
+    let (count, ip, request_id): (i64, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT count(*), max(host(ip)), max(request_id) FROM audit_events WHERE action = 'auth.rate_limited' AND outcome = 'failure'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("audit");
+    assert_eq!(
+        count, 1,
+        "recorded once a minute per bucket, not per refusal"
+    );
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
+    assert!(request_id.is_some());
+}
+
+#[tokio::test]
+async fn recovery_mail_is_limited_per_address_whether_or_not_it_exists() {
+    let app = TestApp::spawn_with(&limited(&["--rate-limit-recovery-per-ip", "20/1h"])).await;
+    for email in [
+        "ghost@example.com",
+        "GHOST@example.com",
+        "ghost@example.com",
+    ] {
+        let response = app
+            .post("/api/v1/auth/forgot-password", json!({"email": email}))
+            .await;
+        assert_eq!(response.status(), 202);
+    }
+    let response = app
+        .post(
+            "/api/v1/auth/forgot-password",
+            json!({"email": "ghost@example.com"}),
+        )
+        .await;
+    assert_eq!(header(&response, "ratelimit-limit"), Some(3));
+    problem(response, 429, "rate_limited").await;
+    // Another address is not affected; nor is the other route's bucket.
+    assert_eq!(
+        app.post(
+            "/api/v1/auth/forgot-password",
+            json!({"email": "real@example.com"})
+        )
+        .await
+        .status(),
+        202
+    );
+    assert_eq!(
+        app.post(
+            "/api/v1/auth/resend-verification",
+            json!({"email": "ghost@example.com"})
+        )
+        .await
+        .status(),
+        202
+    );
+    let keys_with_address: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE details::text LIKE '%ghost%'")
+            .fetch_one(&app.pool)
+            .await
+            .expect("count");
+    assert_eq!(keys_with_address, 0);
+}
+
+#[tokio::test]
+async fn failed_logins_slow_down_per_address_and_ip_and_a_success_resets() {
+    let app = TestApp::spawn_with(&limited(&[
+        "--rate-limit-login",
+        "100/1m",
+        "--trusted-proxies",
+        "127.0.0.1",
+    ]))
+    .await;
+    let admin = app.admin().await;
+    app.member(&admin, "ada@example.com", "user").await;
+    let attacker = Some("198.51.100.66");
+    for _ in 0..5 {
+        problem(
+            login(&app, "ada@example.com", "wrong password!", attacker).await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    let blocked = login(&app, "ada@example.com", PASSWORD, attacker).await;
+    assert_eq!(header(&blocked, "retry-after"), Some(1));
+    problem(blocked, 429, "rate_limited").await;
+
+    // The owner, from another address, is not locked out by the attacker's failures.
+    assert_eq!(
+        login(&app, "ada@example.com", PASSWORD, Some("203.0.113.10"))
+            .await
+            .status(),
+        200
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    problem(
+        login(&app, "ada@example.com", "wrong password!", attacker).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let longer = login(&app, "ada@example.com", PASSWORD, attacker).await;
+    assert_eq!(header(&longer, "retry-after"), Some(2), "the delay doubles");
+    problem(longer, 429, "rate_limited").await;
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        login(&app, "ada@example.com", PASSWORD, attacker)
+            .await
+            .status(),
+        200
+    );
+    problem(
+        login(&app, "ada@example.com", "wrong password!", attacker).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(
+        login(&app, "ada@example.com", PASSWORD, attacker)
+            .await
+            .status(),
+        200,
+        "the success reset the count"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = TestApp::spawn_with(&limited(&["--rate-limit-per-ip", "3/1m"])).await;
+    for i in 0..3 {
+        let response = app
+            .client
+            .get(app.url("/health/live"))
+            .header("x-forwarded-for", format!("10.9.9.{i}"))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+    }
+    let spoofed = app
+        .client
+        .get(app.url("/health/live"))
+        .header("x-forwarded-for", "10.9.9.200")
+        .send()
+        .await
+        .expect("send");
+    problem(spoofed, 429, "rate_limited").await;
+
+    let behind_proxy = TestApp::spawn_with(&limited(&[
+        "--rate-limit-per-ip",
+        "3/1m",
+        "--trusted-proxies",
+        "127.0.0.0/8",
+    ]))
+    .await;
+    for i in 0..6 {
+        let client_ip = format!("203.0.113.{}", i % 2);
+        let response = behind_proxy
+            .client
+            .get(behind_proxy.url("/health/live"))
+            .header("x-forwarded-for", format!("6.6.6.6, {client_ip}"))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(
+            response.status(),
+            200,
+            "two clients behind a trusted proxy, three each"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_redis_store_runs_the_same_algorithm() {
+    let prefix = format!("gatehouse-test:{}:", uuid::Uuid::now_v7().simple());
+    let store = RedisStore::new(REDIS, &prefix).expect("redis url");
+    let limit = Limit::new(4, Duration::from_secs(60));
+    let buckets = vec![("k".to_owned(), limit)];
+    let mut allowed = Vec::new();
+    for _ in 0..5 {
+        let (ok, outcomes) = store
+            .check(&buckets)
+            .await
+            .expect("Redis must be running for the tests");
+        allowed.push((ok, outcomes[0].remaining));
+    }
+    assert_eq!(
+        allowed,
+        [(true, 3), (true, 2), (true, 1), (true, 0), (false, 0)]
+    );
+    let (_, refused) = store.check(&buckets).await.expect("redis");
+    assert!(
+        (14_000.0..=15_000.0).contains(&refused[0].retry_ms),
+        "{:?}",
+        refused[0]
+    );
+
+    let slowdown = gatehouse::rate_limit::slowdown::Slowdown {
+        after: 2,
+        max: Duration::from_secs(900),
+    };
+    assert_eq!(store.blocked_ms("login").await.expect("redis"), None);
+    store.failed("login", &slowdown).await.expect("redis");
+    assert_eq!(store.blocked_ms("login").await.expect("redis"), None);
+    store.failed("login", &slowdown).await.expect("redis");
+    assert!(
+        store
+            .blocked_ms("login")
+            .await
+            .expect("redis")
+            .is_some_and(|ms| ms > 0.0 && ms <= 1000.0)
+    );
+    store.succeeded("login").await.expect("redis");
+    assert_eq!(store.blocked_ms("login").await.expect("redis"), None);
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_falls_back_to_the_process() {
+    let app = TestApp::spawn_with(&limited(&[
+        "--redis-url",
+        "redis://127.0.0.1:1",
+        "--rate-limit-per-ip",
+        "2/1m",
+    ]))
+    .await;
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    problem(app.get("/health/live").await, 429, "rate_limited").await;
+}
+
+/// A real server process sharing Redis with the others.
+fn start(database_url: &str, prefix: &str) -> (Child, String) {
+    let mut child = Command::new(binary())
+        .env_remove("GATEHOUSE_ENV")
+        .env("DATABASE_URL", database_url)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .env("REDIS_URL", REDIS)
+        .env("REDIS_KEY_PREFIX", prefix)
+        .env("RATE_LIMIT_PER_IP", "10/1m")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start gatehouse");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if event["message"] == "gatehouse listening" {
+            let addr = event["addr"].as_str().unwrap_or_default().to_owned();
+            std::thread::spawn(move || lines.for_each(drop));
+            return (child, addr);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("gatehouse did not start");
+}
+
+#[tokio::test]
+async fn two_processes_sharing_redis_enforce_one_limit_together() {
+    let test_db = TestDb::empty().await;
+    let prefix = format!("gatehouse-test:{}:", uuid::Uuid::now_v7().simple());
+    let (first, first_addr) = start(&test_db.url, &prefix);
+    let (second, second_addr) = start(&test_db.url, &prefix);
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..14 {
+        let addr = if i % 2 == 0 {
+            &first_addr
+        } else {
+            &second_addr
+        };
+        let status = client
+            .get(format!("http://{addr}/health/live"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        statuses.push(status);
+    }
+    for mut child in [first, second] {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        4,
+        "{statuses:?}"
+    );
+}
