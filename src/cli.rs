@@ -76,7 +76,8 @@ pub struct MigrateArgs {
         long,
         env = "DATABASE_URL",
         default_value = "postgres://postgres@localhost:5432/gatehouse",
-        hide_env_values = true
+        hide_env_values = true,
+        global = true
     )]
     pub database_url: Secret<String>,
     #[command(subcommand)]
