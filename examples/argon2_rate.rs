@@ -22,7 +22,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..hashes {
         let passwords = passwords.clone();
         let stored = stored.clone();
-        tasks.spawn(async move { passwords.verify("a load test passphrase", Some(&stored)).await });
+        tasks.spawn(async move {
+            passwords
+                .verify("a load test passphrase", Some(&stored))
+                .await
+        });
     }
     while let Some(result) = tasks.join_next().await {
         result??;
