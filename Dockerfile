@@ -33,11 +33,15 @@ ENV CARGO_PROFILE_RELEASE_STRIP=symbols \
 # build every dependency against a dummy crate made of Cargo.toml + Cargo.lock alone.
 # This layer is rebuilt only when the manifest or the lock file changes; a change to
 # src/, migrations/ or data/ reuses it and compiles just the gatehouse crate.
+# The workspace also has the load benchmark (bench/): only its manifest comes in, with an
+# empty main, and only the service is built.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
+COPY bench/Cargo.toml ./bench/
+RUN mkdir src bench/src \
     && echo 'fn main() {}' > src/main.rs \
+    && echo 'fn main() {}' > bench/src/main.rs \
     && touch src/lib.rs \
-    && cargo build --release --locked \
+    && cargo build --release --locked -p gatehouse \
     && rm -rf src
 
 # The real sources, and the files compiled into the binary: migrations/ (embedded by
@@ -50,7 +54,7 @@ COPY data ./data
 # `touch`: COPY keeps the files' original modification times, which may be older than
 # the dummy build above; without it Cargo could judge the dummy crate up to date.
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked \
+    && cargo build --release --locked -p gatehouse \
     && install -m 0755 target/release/gatehouse /usr/local/bin/gatehouse \
     && /usr/local/bin/gatehouse --version
 

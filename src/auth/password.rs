@@ -1,13 +1,18 @@
-//! Passwords: the rules a new password must meet, and Argon2id hashing on a bounded pool of
-//! blocking threads, so that a storm of logins queues up instead of starving the runtime.
+//! Passwords: the rules a new password must meet, and Argon2id hashing on a fixed pool of
+//! dedicated threads, so that a storm of logins queues up instead of starving the runtime.
+//!
+//! Dedicated threads rather than `spawn_blocking`: each hash allocates 19 MiB, and the
+//! allocator keeps a per-thread arena; on tokio's elastic blocking pool a storm would spread
+//! hashes over many threads, each keeping its 19 MiB, and the process would grow by
+//! hundreds of megabytes. A fixed set of threads bounds that to one buffer each.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, LazyLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::rngs::OsRng;
-use tokio::sync::Semaphore;
+use std::sync::mpsc;
 
 use crate::users::model::{Email, Invalid};
 
@@ -87,7 +92,7 @@ pub enum HashError {
 #[derive(Clone)]
 pub struct Passwords {
     argon2: Argon2<'static>,
-    permits: Arc<Semaphore>,
+    jobs: mpsc::SyncSender<Job>,
     queued: Arc<AtomicI64>,
     dummy_hash: Arc<str>,
 }
@@ -98,18 +103,22 @@ impl Passwords {
         let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None)
             .map_err(|e| HashError::Argon2(e.to_string()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let jobs = spawn_workers(threads.max(1))?;
         // A hash of a random password: verifying against it costs what a real check costs,
-        // so an unknown email cannot be told from a wrong password by timing.
-        let salt = SaltString::generate(&mut OsRng);
+        // so an unknown email cannot be told from a wrong password by timing. Computed on a
+        // hashing thread, like every hash, so its memory is the thread's reusable buffer.
         let mut random = [0u8; 32];
         rand::RngCore::fill_bytes(&mut OsRng, &mut random);
-        let dummy_hash = argon2
-            .hash_password(&random, &salt)
-            .map_err(|e| HashError::Argon2(e.to_string()))?
-            .to_string();
+        let (sender, receiver) = mpsc::channel();
+        let for_dummy = argon2.clone();
+        jobs.send(Box::new(move || {
+            let _ = sender.send(hash_with(&for_dummy, &random));
+        }))
+        .map_err(|_| HashError::PoolClosed)?;
+        let dummy_hash = receiver.recv().map_err(|_| HashError::PoolClosed)??;
         Ok(Self {
             argon2,
-            permits: Arc::new(Semaphore::new(threads.max(1))),
+            jobs,
             queued: Arc::new(AtomicI64::new(0)),
             dummy_hash: Arc::from(dummy_hash),
         })
@@ -119,28 +128,41 @@ impl Passwords {
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let argon2 = self.argon2.clone();
         let password = password.to_owned();
-        self.run(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            argon2
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| HashError::Argon2(e.to_string()))
-        })
-        .await?
+        self.run(move || hash_with(&argon2, password.as_bytes()))
+            .await?
     }
 
     /// Checks a password against a stored hash; with no hash (unknown account, or one
     /// without a password) the same work is done against a dummy and `false` returned.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, HashError> {
-        let argon2 = self.argon2.clone();
         let password = password.to_owned();
         let (hash, real) = match stored {
             Some(hash) => (hash.to_owned(), true),
             None => (self.dummy_hash.to_string(), false),
         };
         self.run(move || {
-            let parsed = PasswordHash::new(&hash).map_err(|e| HashError::Argon2(e.to_string()))?;
-            let matches = argon2.verify_password(password.as_bytes(), &parsed).is_ok();
+            let parsed = PasswordHash::new(&hash).map_err(argon_error)?;
+            // The stored hash's own parameters: older hashes keep verifying after a change.
+            let params = Params::try_from(&parsed).map_err(argon_error)?;
+            let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+            let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+                return Err(HashError::Argon2(
+                    "stored hash without salt or output".into(),
+                ));
+            };
+            let mut salt_bytes = [0u8; 64];
+            let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(argon_error)?;
+            let mut output = vec![0u8; expected.len()];
+            with_memory(argon2.params().block_count(), |memory| {
+                argon2.hash_password_into_with_memory(
+                    password.as_bytes(),
+                    salt_raw,
+                    &mut output,
+                    memory,
+                )
+            })?;
+            // Output's equality is constant-time.
+            let matches = Output::new(&output).map_err(argon_error)? == expected;
             Ok(matches && real)
         })
         .await?
@@ -157,16 +179,99 @@ impl Passwords {
     ) -> Result<T, HashError> {
         self.queued.fetch_add(1, Ordering::Relaxed);
         let _queued = QueuedGuard(self.queued.clone());
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::PoolClosed)?;
+        let (done, result) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
-            .await
-            .map_err(|_| HashError::PoolClosed)
+        let job: Job = Box::new(move || {
+            let _ = done.send(span.in_scope(work));
+        });
+        // The queue is bounded (QUEUE per thread): when it is full, the caller waits, on a
+        // blocking-pool thread, rather than memory growing without limit.
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(job)) => {
+                let jobs = self.jobs.clone();
+                tokio::task::spawn_blocking(move || jobs.send(job))
+                    .await
+                    .map_err(|_| HashError::PoolClosed)?
+                    .map_err(|_| HashError::PoolClosed)?;
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(HashError::PoolClosed),
+        }
+        result.await.map_err(|_| HashError::PoolClosed)
     }
+}
+
+/// Hashes on the calling (hashing) thread, into a PHC string.
+fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(argon_error)?;
+    let mut output = [0u8; 32];
+    with_memory(argon2.params().block_count(), |memory| {
+        argon2.hash_password_into_with_memory(password, salt_raw, &mut output, memory)
+    })?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: argon2.params().try_into().map_err(argon_error)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&output).map_err(argon_error)?),
+    };
+    Ok(hash.to_string())
+}
+
+fn argon_error(error: impl std::fmt::Display) -> HashError {
+    HashError::Argon2(error.to_string())
+}
+
+thread_local! {
+    /// The Argon2 memory of this hashing thread, allocated once and reused by every hash:
+    /// the process holds one 19 MiB buffer per hashing thread, not one per hash.
+    static MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_memory(
+    blocks: usize,
+    hash: impl FnOnce(&mut [Block]) -> argon2::Result<()>,
+) -> Result<(), HashError> {
+    MEMORY.with(|memory| {
+        let mut memory = memory.try_borrow_mut().map_err(argon_error)?;
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::new());
+        }
+        hash(&mut memory[..blocks]).map_err(argon_error)
+    })
+}
+
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Jobs waiting per hashing thread before submitters wait.
+const QUEUE: usize = 256;
+
+fn spawn_workers(threads: usize) -> Result<mpsc::SyncSender<Job>, HashError> {
+    let (sender, receiver) = mpsc::sync_channel::<Job>(QUEUE * threads);
+    let receiver = Arc::new(std::sync::Mutex::new(receiver));
+    for n in 0..threads {
+        let receiver = receiver.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{n}"))
+            .spawn(move || {
+                loop {
+                    // Hold the lock only to take a job, not while running it.
+                    let job = match receiver.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(|e| HashError::Argon2(format!("cannot start a hashing thread: {e}")))?;
+    }
+    Ok(sender)
 }
 
 struct QueuedGuard(Arc<AtomicI64>);

@@ -29,6 +29,9 @@ pub struct Claims {
     pub jti: Uuid,
 }
 
+/// Clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECONDS: i64 = 5;
+
 /// Why a presented token is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -48,6 +51,48 @@ struct VerifyingKey {
     key: DecodingKey,
 }
 
+/// Tokens already verified, so that a token presented again (the common case: a client uses
+/// one access token for its whole lifetime) costs a map lookup instead of a signature
+/// check. Only signature-valid tokens enter; expiry is checked again on every hit. Bounded:
+/// a full shard is emptied.
+struct VerifiedCache {
+    shards: Vec<std::sync::Mutex<HashMap<Box<str>, Claims>>>,
+}
+
+const CACHE_SHARDS: usize = 16;
+const CACHE_PER_SHARD: usize = 8_192;
+
+impl VerifiedCache {
+    fn new() -> Self {
+        Self {
+            shards: (0..CACHE_SHARDS)
+                .map(|_| std::sync::Mutex::new(HashMap::new()))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, token: &str) -> &std::sync::Mutex<HashMap<Box<str>, Claims>> {
+        // The signature (the token's tail) is random enough to spread tokens evenly.
+        let spread = token.bytes().rev().take(8).fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        &self.shards[spread % CACHE_SHARDS]
+    }
+
+    fn get(&self, token: &str) -> Option<Claims> {
+        self.shard(token).lock().ok()?.get(token).cloned()
+    }
+
+    fn put(&self, token: &str, claims: &Claims) {
+        if let Ok(mut shard) = self.shard(token).lock() {
+            if shard.len() >= CACHE_PER_SHARD {
+                shard.clear();
+            }
+            shard.insert(Box::from(token), claims.clone());
+        }
+    }
+}
+
 /// The signing key, the keys that still verify, and the published JWKS.
 pub struct TokenKeys {
     kid: String,
@@ -58,6 +103,7 @@ pub struct TokenKeys {
     issuer: String,
     audience: String,
     ttl_seconds: i64,
+    verified: VerifiedCache,
 }
 
 impl TokenKeys {
@@ -99,6 +145,7 @@ impl TokenKeys {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl_seconds: i64::try_from(ttl_seconds).unwrap_or(900),
+            verified: VerifiedCache::new(),
         })
     }
 
@@ -138,6 +185,19 @@ impl TokenKeys {
 
     /// Verifies signature, algorithm, issuer, audience and times; returns the claims.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        if let Some(claims) = self.verified.get(token) {
+            return if claims.exp + LEEWAY_SECONDS > chrono::Utc::now().timestamp() {
+                Ok(claims)
+            } else {
+                Err(TokenError::Expired)
+            };
+        }
+        let claims = self.verify_signed(token)?;
+        self.verified.put(token, &claims);
+        Ok(claims)
+    }
+
+    fn verify_signed(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         let kid = header.kid.as_deref().ok_or(TokenError::Invalid)?;
         let key = self.verifying.get(kid).ok_or(TokenError::Invalid)?;
@@ -151,7 +211,7 @@ impl TokenKeys {
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECONDS as u64;
         jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
@@ -296,6 +356,27 @@ heH4j5+hH5oEYKYJv2+Sf85wtAGtSOrjba9mttpYwe9OzU5LUoFRJ+d7
             "jti": Uuid::now_v7()});
         let expired = jsonwebtoken::encode(&header, &claims, &ours.signing).unwrap_or_default();
         assert_eq!(ours.verify(&expired), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn cached_tokens_still_expire() {
+        let keys = keys(DEV_JWT_SIGNING_KEY_PEM, &[]);
+        let token = keys
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
+            .unwrap_or_default();
+        assert!(keys.verify(&token).is_ok());
+        assert!(keys.verify(&token).is_ok(), "served from the cache");
+        let Some(mut claims) = keys.verified.get(&token) else {
+            panic!("cached")
+        };
+        claims.exp = chrono::Utc::now().timestamp() - 60;
+        keys.verified.put(&token, &claims);
+        assert_eq!(keys.verify(&token), Err(TokenError::Expired));
+        assert_eq!(
+            keys.verify("not.a.token"),
+            Err(TokenError::Invalid),
+            "failures are not cached"
+        );
     }
 
     #[test]

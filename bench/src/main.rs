@@ -1,0 +1,419 @@
+//! The Gatehouse load benchmark: seeds a fresh database, starts the release server with rate
+//! limits off, drives each scenario with wrk on loopback, and measures this machine's own
+//! limits in the same run (pgbench -S, raw Argon2id, a hello-world on the same HTTP stack).
+//! Prints one table and writes `target/bench/results.json`.
+//!
+//!     scripts/bench [--users N] [--duration SECONDS] [--smoke]
+
+mod probe;
+mod report;
+mod seed;
+mod wrk;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use gatehouse::config::Config;
+use gatehouse::services::Services;
+use report::{Figures, Row};
+use serde_json::json;
+
+/// Options.
+#[derive(Debug, Parser)]
+struct Options {
+    /// Seeded users (10,000 by default; 1,000,000 for the large run).
+    #[arg(long, default_value_t = 10_000)]
+    users: usize,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// The service binary to run.
+    #[arg(long, default_value = "target/release/gatehouse")]
+    binary: PathBuf,
+    /// Tiny run that only checks the benchmark works (CI).
+    #[arg(long)]
+    smoke: bool,
+    /// PostgreSQL server for the scratch databases.
+    #[arg(long, default_value = "postgres://postgres@localhost:5432")]
+    server: String,
+}
+
+const PORT: u16 = 18_080;
+const HELLO_PORT: u16 = 18_090;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut options = Options::parse();
+    if options.smoke {
+        options.users = options.users.min(300);
+        options.duration = 1;
+    }
+    let duration = Duration::from_secs(options.duration);
+    let work = PathBuf::from("target/bench");
+    tokio::fs::create_dir_all(&work).await?;
+
+    let database = "gatehouse_bench";
+    let admin_url = format!("{}/postgres", options.server);
+    let url = format!("{}/{database}", options.server);
+    let admin = sqlx::PgPool::connect(&admin_url)
+        .await
+        .context("PostgreSQL must be running")?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    run_checked(&options.binary, &["migrate", "up"], &url).await?;
+
+    eprintln!("seeding {} users...", options.users);
+    let seeded_at = Instant::now();
+    let settings = Config::try_parse_from(["bench", "--database-url", &url])?.validate()?;
+    let pool = sqlx::PgPool::connect(&url).await?;
+    let services = Services::new(settings, pool.clone())?;
+    let sessions = if options.smoke { 200 } else { 20_000 };
+    let refresh = if options.smoke { 400 } else { 120_000 };
+    let seeded = seed::seed(&services, options.users, sessions, refresh).await?;
+    eprintln!("seeded in {:.1} s", seeded_at.elapsed().as_secs_f64());
+    let files = write_files(&work, &seeded).await?;
+
+    let (mut server, startup) = start_server(&options.binary, &url).await?;
+    let pid = server.id().unwrap_or_default();
+    let base = format!("http://127.0.0.1:{PORT}");
+    let me_url = format!("{base}/api/v1/users/me");
+    let mut rows = Vec::new();
+    let mut results = serde_json::Map::new();
+    let mut record = |name: &str, connections: &str, figures: Figures, rows: &mut Vec<Row>| {
+        results.insert(format!("{name} @{connections}"), figures.json());
+        rows.push(Row {
+            scenario: name.to_owned(),
+            connections: connections.to_owned(),
+            figures,
+        });
+    };
+
+    let smoke_or = |n: usize| if options.smoke { n.min(10) } else { n };
+    for connections in [100, 1000] {
+        let figures = wrk::run(
+            &work,
+            "me",
+            &base,
+            smoke_or(connections),
+            duration,
+            Some(&files.access),
+        )
+        .await?;
+        record(
+            "GET /users/me",
+            &connections.to_string(),
+            figures,
+            &mut rows,
+        );
+    }
+    let login = wrk::run(
+        &work,
+        "login",
+        &base,
+        smoke_or(50),
+        duration,
+        Some(&files.emails),
+    )
+    .await?;
+    record("POST /auth/login", "50", login, &mut rows);
+
+    let rate = if options.smoke { 10 } else { 50 };
+    let token = seeded.access_tokens.get(1).cloned().unwrap_or_default();
+    let alone = probe::run(&me_url, &token, rate, duration).await;
+    record(
+        &format!("probe GET /users/me at {rate}/s, alone"),
+        "open",
+        alone,
+        &mut rows,
+    );
+    let storm = {
+        let (work, base, emails) = (work.clone(), base.clone(), files.emails.clone());
+        let connections = smoke_or(50);
+        tokio::spawn(async move {
+            wrk::run(
+                &work,
+                "login",
+                &base,
+                connections,
+                duration + Duration::from_secs(1),
+                Some(&emails),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = probe::run(&me_url, &token, rate, duration).await;
+    let storm = storm.await??;
+    record(
+        &format!("probe GET /users/me at {rate}/s, during storm"),
+        "open",
+        during,
+        &mut rows,
+    );
+    record("  (the login storm itself)", "50", storm, &mut rows);
+
+    let refresh = wrk::run(
+        &work,
+        "refresh",
+        &base,
+        smoke_or(100),
+        duration,
+        Some(&files.refresh),
+    )
+    .await?;
+    record("POST /auth/refresh", "100", refresh, &mut rows);
+    let list = wrk::run(
+        &work,
+        "list",
+        &base,
+        smoke_or(50),
+        duration,
+        Some(&files.admin),
+    )
+    .await?;
+    record(
+        "GET /users?q=&role=user&page= (admin)",
+        "50",
+        list,
+        &mut rows,
+    );
+    let register = wrk::run(&work, "register", &base, smoke_or(50), duration, None).await?;
+    record("POST /auth/register", "50", register, &mut rows);
+
+    let peak_rss_mb = peak_rss_mb(pid).await;
+    let _ = tokio::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .await;
+    let stopped = server.wait().await?;
+
+    // The machine's own limits, measured in the same run.
+    let hello = hello_world(&work, smoke_or(100), duration).await?;
+    record(
+        "hello world, same HTTP stack (axum/tokio)",
+        &smoke_or(100).to_string(),
+        hello,
+        &mut rows,
+    );
+    let pgbench = pgbench(&options.server, smoke_or(100), duration).await?;
+    let argon2 = argon2_rate(&services, if options.smoke { 8 } else { 200 }).await?;
+
+    report::print(&rows);
+    println!("\nmachine limits, same run:");
+    println!(
+        "  pgbench -S, {} clients:              {pgbench:>10.1} transactions/s",
+        smoke_or(100)
+    );
+    println!(
+        "  raw Argon2id, {} threads:             {argon2:>10.1} hashes/s",
+        threads()
+    );
+    println!("  service peak RSS:                     {peak_rss_mb:>10.1} MB");
+    println!(
+        "  service start-up to ready (migrated):  {:>10.0} ms",
+        startup.as_secs_f64() * 1000.0
+    );
+    println!("  service exit after SIGTERM:            {stopped}");
+    let me_100 = rows
+        .first()
+        .map(|r| r.figures.requests_per_second)
+        .unwrap_or(0.0);
+    println!(
+        "\nratios: /users/me@100 vs pgbench -S: {:.2}; login vs raw Argon2id: {:.2}",
+        me_100 / pgbench.max(1.0),
+        login.requests_per_second / argon2.max(1.0)
+    );
+
+    results.insert(
+        "machine".into(),
+        json!({"pgbench_select_tps": pgbench, "argon2id_hashes_per_second": argon2, "threads": threads(),
+               "peak_rss_mb": peak_rss_mb, "startup_ms": startup.as_secs_f64() * 1000.0,
+               "users": options.users, "duration_s": options.duration}),
+    );
+    tokio::fs::write(
+        work.join("results.json"),
+        serde_json::to_string_pretty(&results)?,
+    )
+    .await?;
+    println!("\nwritten: target/bench/results.json");
+
+    pool.close().await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    let errors: u64 = rows
+        .iter()
+        .filter(|r| !r.scenario.starts_with("hello"))
+        .map(|r| r.figures.errors)
+        .sum();
+    if errors > 0 {
+        bail!("{errors} requests failed");
+    }
+    Ok(())
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+struct Files {
+    access: PathBuf,
+    refresh: PathBuf,
+    emails: PathBuf,
+    admin: PathBuf,
+}
+
+async fn write_files(work: &Path, seeded: &seed::Seeded) -> anyhow::Result<Files> {
+    let files = Files {
+        access: work.join("access-tokens.txt"),
+        refresh: work.join("refresh-tokens.txt"),
+        emails: work.join("emails.txt"),
+        admin: work.join("admin-token.txt"),
+    };
+    tokio::fs::write(&files.access, seeded.access_tokens.join("\n") + "\n").await?;
+    tokio::fs::write(&files.refresh, seeded.refresh_tokens.join("\n") + "\n").await?;
+    tokio::fs::write(&files.emails, seeded.emails.join("\n") + "\n").await?;
+    tokio::fs::write(&files.admin, format!("{}\n", seeded.admin_token)).await?;
+    Ok(files)
+}
+
+async fn run_checked(binary: &Path, args: &[&str], url: &str) -> anyhow::Result<()> {
+    let output = tokio::process::Command::new(binary)
+        .args(args)
+        .env("DATABASE_URL", url)
+        .output()
+        .await
+        .with_context(|| format!("run {} (build it first)", binary.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} {args:?}: {}",
+            binary.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Starts the server with rate limits off; returns it and the time from start to ready.
+async fn start_server(
+    binary: &Path,
+    url: &str,
+) -> anyhow::Result<(tokio::process::Child, Duration)> {
+    let started = Instant::now();
+    let child = tokio::process::Command::new(binary)
+        .env("DATABASE_URL", url)
+        .env("BIND_ADDR", format!("127.0.0.1:{PORT}"))
+        .env("RATE_LIMIT_ENABLED", "false")
+        .env("LOG_FORMAT", "json")
+        .env_remove("GATEHOUSE_ENV")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let client = reqwest::Client::new();
+    let ready_url = format!("http://127.0.0.1:{PORT}/health/ready");
+    while started.elapsed() < Duration::from_secs(30) {
+        if client
+            .get(&ready_url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok((child, started.elapsed()));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    bail!("the server did not become ready")
+}
+
+async fn peak_rss_mb(pid: u32) -> f64 {
+    let status = tokio::fs::read_to_string(format!("/proc/{pid}/status"))
+        .await
+        .unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn hello_world(
+    work: &Path,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Figures> {
+    let router = axum::Router::new().route("/", axum::routing::get(|| async { "Hello, world!" }));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", HELLO_PORT)).await?;
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let figures = wrk::run(
+        work,
+        "hello",
+        &format!("http://127.0.0.1:{HELLO_PORT}"),
+        connections,
+        duration,
+        None,
+    )
+    .await;
+    server.abort();
+    figures
+}
+
+async fn pgbench(server: &str, clients: usize, duration: Duration) -> anyhow::Result<f64> {
+    let database = "gatehouse_pgbench";
+    let admin = sqlx::PgPool::connect(&format!("{server}/postgres")).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&admin)
+        .await?;
+    let url = format!("{server}/{database}");
+    let init = tokio::process::Command::new("pgbench")
+        .args(["-i", "-q", "-s", "10", &url])
+        .output()
+        .await?;
+    if !init.status.success() {
+        bail!("pgbench -i: {}", String::from_utf8_lossy(&init.stderr));
+    }
+    let run = tokio::process::Command::new("pgbench")
+        .args([
+            "-S",
+            "-n",
+            "-c",
+            &clients.min(90).to_string(),
+            "-j",
+            "2",
+            "-T",
+            &duration.as_secs().max(1).to_string(),
+            &url,
+        ])
+        .output()
+        .await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&admin)
+        .await?;
+    let out = String::from_utf8_lossy(&run.stdout);
+    out.lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("pgbench printed no tps: {out}"))
+}
+
+async fn argon2_rate(services: &Services, hashes: usize) -> anyhow::Result<f64> {
+    let stored = services.passwords.hash(seed::PASSWORD).await?;
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..hashes {
+        let passwords = services.passwords.clone();
+        let stored = stored.clone();
+        tasks.spawn(async move { passwords.verify(seed::PASSWORD, Some(&stored)).await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
+    Ok(hashes as f64 / started.elapsed().as_secs_f64())
+}
