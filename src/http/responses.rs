@@ -65,6 +65,40 @@ impl utoipa::IntoResponses for BodyErrors {
     }
 }
 
+/// 401 for operations that need an access token, with an example of each code.
+pub struct BearerErrors;
+
+impl utoipa::IntoResponses for BearerErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem")));
+        for (code, detail) in [
+            (
+                "unauthenticated",
+                "Send an access token: `Authorization: Bearer <token>`.",
+            ),
+            ("invalid_token", "The token is not valid."),
+            ("token_expired", "The access token has expired; refresh it."),
+            (
+                "token_revoked",
+                "The session of this token has ended; sign in again.",
+            ),
+        ] {
+            let example = utoipa::openapi::example::ExampleBuilder::new()
+                .value(Some(problem(401, code, detail)))
+                .build();
+            content = content.examples_from_iter([(code, example)]);
+        }
+        BTreeMap::from([(
+            "401".to_owned(),
+            ResponseBuilder::new()
+                .description("Missing, invalid, expired or revoked access token (the session ended or the user was deactivated).")
+                .content("application/problem+json", content.build())
+                .build()
+                .into(),
+        )])
+    }
+}
+
 /// 500 and 503, possible on every operation.
 pub struct ServerErrors;
 

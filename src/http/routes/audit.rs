@@ -13,7 +13,7 @@ use crate::http::error::{ApiError, Problem};
 use crate::http::examples as ex;
 use crate::http::extract::AppQuery;
 use crate::http::paging::link_header;
-use crate::http::responses::ServerErrors;
+use crate::http::responses::{BearerErrors, ServerErrors};
 use crate::http::views::AuditPage;
 
 /// Routes of this module, under `/api/v1/audit-events`.
@@ -29,8 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 200, description = "One page, with an RFC 8288 `Link` header.", body = AuditPage,
          headers(("Link" = String, description = "Links to the first, previous, next and last pages")),
          example = json!({"items": [], "page": 1, "per_page": 20, "total": 0, "total_pages": 0})),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         (status = 403, description = "Only admins read the whole trail.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
         (status = 422, description = "A bad query parameter, named in `errors`.", body = Problem,

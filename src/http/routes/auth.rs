@@ -15,7 +15,7 @@ use crate::http::client::ClientMeta;
 use crate::http::error::{ApiError, Problem};
 use crate::http::examples as ex;
 use crate::http::extract::AppJson;
-use crate::http::responses::{BodyErrors, MalformedBody, ServerErrors};
+use crate::http::responses::{BearerErrors, BodyErrors, MalformedBody, ServerErrors};
 use crate::http::views::{TokenPairView, UserView};
 
 /// Routes of this module, under `/api/v1/auth`.
@@ -262,9 +262,7 @@ pub async fn logout(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Every session is ended."),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json",
-         example = json!(ex::problem(401, "token_revoked", "The session of this token has ended; sign in again."))),
+        BearerErrors,
         ServerErrors,
     )
 )]

@@ -18,7 +18,7 @@ use crate::http::client::ClientMeta;
 use crate::http::error::{ApiError, Problem};
 use crate::http::examples as ex;
 use crate::http::extract::{AppJson, AppPath, AppQuery, present};
-use crate::http::responses::{BodyErrors, MalformedBody, ServerErrors};
+use crate::http::responses::{BearerErrors, BodyErrors, MalformedBody, ServerErrors};
 use crate::http::views::{AuditPage, SessionList, UserView};
 use crate::users::profile::{self, ProfilePatch};
 
@@ -89,8 +89,7 @@ pub struct ConfirmPasswordRequest {
     get, path = "", tag = "me", security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller.", body = UserView, example = json!(ex::user())),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "unauthenticated", "Send an access token."))),
+        BearerErrors,
         ServerErrors,
     )
 )]
@@ -104,8 +103,7 @@ pub async fn get_me(AuthUser(caller): AuthUser) -> axum::Json<UserView> {
     request_body = UpdateProfileRequest,
     responses(
         (status = 200, description = "Updated.", body = UserView, example = json!(ex::user())),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "token_revoked", "The session of this token has ended; sign in again."))),
+        BearerErrors,
         (status = 422, description = "Invalid fields, or a field that cannot be changed here.", body = Problem,
          content_type = "application/problem+json", example = json!(ex::invalid("role", "unknown_field", "unknown field `role`"))),
         MalformedBody, BodyErrors, ServerErrors,
@@ -222,8 +220,7 @@ pub async fn change_email(
         description = "The raw image, at most 2 MiB; its content, not this header, decides the format."),
     responses(
         (status = 200, description = "Stored; `avatar_url` points to it.", body = UserView, example = json!(ex::user())),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         (status = 413, description = "Over 2 MiB, or larger than 10000 pixels a side.", body = Problem,
          content_type = "application/problem+json", example = json!(ex::problem(413, "payload_too_large", "The image is too large."))),
         (status = 415, description = "Not a PNG, JPEG or WebP image.", body = Problem, content_type = "application/problem+json",
@@ -273,8 +270,7 @@ pub async fn put_avatar(
     delete, path = "/avatar", tag = "me", security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed (or there was none)."),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         ServerErrors,
     )
 )]
@@ -294,8 +290,7 @@ pub async fn delete_avatar(
         (status = 200, description = "Open sessions, newest first.", body = SessionList,
          example = json!({"items": [{"id": "0193a5c4-7f0e-7c1a-9b1e-5d2f3a4b5c6d", "created_at": "2026-11-26T12:00:00Z",
              "last_used_at": "2026-11-26T12:30:00Z", "ip": "203.0.113.7", "user_agent": "Mozilla/5.0", "current": true}]})),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         ServerErrors,
     )
 )]
@@ -315,8 +310,7 @@ pub async fn sessions(
     params(("id" = Uuid, Path, description = "Session id")),
     responses(
         (status = 204, description = "Ended."),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         (status = 404, description = "No open session of the caller has this id.", body = Problem,
          content_type = "application/problem+json", example = json!(ex::problem(404, "not_found", "There is nothing at this address."))),
         ServerErrors,
@@ -344,8 +338,7 @@ pub async fn revoke_session(
     responses(
         (status = 200, description = "Newest first.", body = AuditPage,
          example = json!({"items": [], "page": 1, "per_page": 20, "total": 0, "total_pages": 0})),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         (status = 422, description = "A bad query parameter, named in `errors`.", body = Problem,
          content_type = "application/problem+json", example = json!(ex::invalid("per_page", "out_of_range", "must be between 1 and 100"))),
         ServerErrors,

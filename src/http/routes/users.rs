@@ -15,9 +15,10 @@ use crate::http::auth::AuthUser;
 use crate::http::client::ClientMeta;
 use crate::http::error::{ApiError, Problem};
 use crate::http::examples as ex;
-use crate::http::extract::{AppJson, AppPath, AppQuery, present};
+use crate::http::extract::{AppJson, AppPath, AppQuery};
 use crate::http::paging::link_header;
-use crate::http::responses::{BodyErrors, MalformedBody, ServerErrors};
+use crate::http::responses::{BearerErrors, BodyErrors, MalformedBody, ServerErrors};
+use crate::http::routes::me::UpdateProfileRequest;
 use crate::http::views::{UserPage, UserView};
 use crate::users::Role;
 use crate::users::admin::{self, NewAccount};
@@ -53,19 +54,6 @@ pub struct CreateUserRequest {
     pub email_verified: bool,
 }
 
-/// Name and preferences of another user.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Grace B. Hopper"}))]
-pub struct AdminUpdateRequest {
-    #[schema(min_length = 1, max_length = 100)]
-    pub name: Option<String>,
-    /// Merge patch (RFC 7396).
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Object>)]
-    pub preferences: Option<serde_json::Value>,
-}
-
 /// A new role.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,8 +71,7 @@ pub struct RoleRequest {
         (status = 200, description = "One page, with an RFC 8288 `Link` header (first, prev, next, last).",
          body = UserPage, headers(("Link" = String, description = "Links to the first, previous, next and last pages")),
          example = json!({"items": [ex::user()], "page": 1, "per_page": 20, "total": 1, "total_pages": 1})),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         (status = 403, description = "Plain users may not list users.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
         (status = 422, description = "A bad query parameter, named in `errors`.", body = Problem,
@@ -116,8 +103,7 @@ pub async fn list_users(
     responses(
         (status = 201, description = "Created; an invitation or verification mail is sent when needed.", body = UserView,
          headers(("Location" = String, description = "URL of the new user")), example = json!(ex::pending_user())),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         (status = 403, description = "Only admins create users.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
         (status = 409, description = "The address is taken.", body = Problem, content_type = "application/problem+json",
@@ -154,8 +140,7 @@ pub async fn create_user(
     params(("id" = Uuid, Path, description = "User id")),
     responses(
         (status = 200, description = "The user.", body = UserView, example = json!(ex::user())),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         (status = 403, description = "A plain user asking for someone else.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
         (status = 404, description = "No such user.", body = Problem, content_type = "application/problem+json",
@@ -177,11 +162,10 @@ pub async fn get_user(
 #[utoipa::path(
     patch, path = "/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "User id")),
-    request_body = AdminUpdateRequest,
+    request_body = UpdateProfileRequest,
     responses(
         (status = 200, description = "Updated.", body = UserView, example = json!(ex::user())),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         (status = 403, description = "Not allowed for this caller and target.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
         (status = 404, description = "No such user.", body = Problem, content_type = "application/problem+json",
@@ -196,7 +180,7 @@ pub async fn update_user(
     ClientMeta(meta): ClientMeta,
     AuthUser(caller): AuthUser,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<AdminUpdateRequest>,
+    AppJson(body): AppJson<UpdateProfileRequest>,
 ) -> Result<axum::Json<UserView>, ApiError> {
     let patch = ProfilePatch {
         name: body.name,
@@ -213,8 +197,7 @@ pub async fn update_user(
     params(("id" = Uuid, Path, description = "User id")),
     responses(
         (status = 204, description = "Deactivated (or already was)."),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         (status = 403, description = "Not allowed for this caller and target (oneself: use `/users/me`).", body = Problem,
          content_type = "application/problem+json", example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
         (status = 404, description = "No such user.", body = Problem, content_type = "application/problem+json",
@@ -241,8 +224,7 @@ pub async fn deactivate_user(
     request_body = RoleRequest,
     responses(
         (status = 200, description = "Changed.", body = UserView, example = json!(ex::user())),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         (status = 403, description = "Not an admin, or one's own role.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
         (status = 404, description = "No such user.", body = Problem, content_type = "application/problem+json",
@@ -272,8 +254,7 @@ pub async fn change_role(
     params(("id" = Uuid, Path, description = "User id")),
     responses(
         (status = 200, description = "Restored.", body = UserView, example = json!(ex::user())),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         (status = 403, description = "Only admins restore users.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
         (status = 404, description = "No such user.", body = Problem, content_type = "application/problem+json",
@@ -299,8 +280,7 @@ pub async fn restore_user(
     params(("id" = Uuid, Path, description = "User id")),
     responses(
         (status = 204, description = "Every session ended."),
-        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_token", "The token is not valid."))),
+        BearerErrors,
         (status = 403, description = "Only admins end others' sessions.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
         (status = 404, description = "No such user.", body = Problem, content_type = "application/problem+json",
