@@ -47,3 +47,40 @@ pub async fn queue_mail(
     outbox::enqueue(tx, &services.cipher, template, to, &content).await?;
     Ok(())
 }
+
+/// Issues a one-time token of `purpose` for `user_id` and queues the mail that carries its
+/// link, both in the caller's transaction: verification and email-change links open
+/// `/verify-email`, reset and invitation links `/reset-password`. `new_email` is the sealed
+/// new address of an email change.
+pub async fn mail_token(
+    tx: &mut PgConnection,
+    services: &Services,
+    purpose: one_time::Purpose,
+    user_id: uuid::Uuid,
+    to: &str,
+    name: &str,
+    new_email: Option<(&Sealed, &[u8])>,
+) -> Result<(), AuthError> {
+    use one_time::Purpose as P;
+    let (token, token_hash) = crate::crypto::new_token();
+    one_time::insert(&mut *tx, &token_hash, purpose, user_id, new_email).await?;
+    let (template, link) = match purpose {
+        P::EmailVerification => (
+            Template::VerifyEmail,
+            templates::verify_link(services.public_url(), &token),
+        ),
+        P::EmailChange => (
+            Template::ConfirmEmailChange,
+            templates::verify_link(services.public_url(), &token),
+        ),
+        P::PasswordReset => (
+            Template::ResetPassword,
+            templates::reset_link(services.public_url(), &token),
+        ),
+        P::Invitation => (
+            Template::Invitation,
+            templates::reset_link(services.public_url(), &token),
+        ),
+    };
+    queue_mail(tx, services, template, to, name, Some(&link)).await
+}

@@ -3,10 +3,9 @@
 
 use super::one_time::{self, Purpose as TokenPurpose};
 use super::sessions::{self, EndReason};
-use super::{AuthError, email_index, password, queue_mail};
+use super::{AuthError, email_index, mail_token, password};
 use crate::audit::{self, Action, Event};
 use crate::crypto;
-use crate::email::templates::{Template, reset_link};
 use crate::request::RequestMeta;
 use crate::services::Services;
 use crate::users::repo as users;
@@ -32,25 +31,16 @@ pub async fn forgot_password(
     if user.status == Status::Deactivated {
         return Ok(());
     }
-    let (token, token_hash) = crypto::new_token();
     let mut tx = services.db.begin().await?;
     one_time::retire_open(&mut *tx, user.id, &[TokenPurpose::PasswordReset]).await?;
-    one_time::insert(
-        &mut *tx,
-        &token_hash,
-        TokenPurpose::PasswordReset,
-        user.id,
-        None,
-    )
-    .await?;
-    let link = reset_link(services.public_url(), &token);
-    queue_mail(
+    mail_token(
         &mut tx,
         services,
-        Template::ResetPassword,
+        TokenPurpose::PasswordReset,
+        user.id,
         &user.email,
         &user.name,
-        Some(&link),
+        None,
     )
     .await?;
     let event = Event::success(

@@ -5,10 +5,9 @@ use uuid::Uuid;
 
 use super::error::email_taken;
 use super::one_time::{self, Purpose as TokenPurpose};
-use super::{AuthError, email_index, password, queue_mail, seal_email};
+use super::{AuthError, email_index, mail_token, password, seal_email};
 use crate::audit::{self, Action, Event};
 use crate::crypto;
-use crate::email::templates::{Template, verify_link};
 use crate::request::RequestMeta;
 use crate::services::Services;
 use crate::users::model::{FieldProblems, check_preferences};
@@ -69,7 +68,6 @@ pub async fn register(
     let checked = check(&input)?;
     let hash = services.passwords.hash(&input.password).await?;
     let (sealed, index) = seal_email(services, &checked.email)?;
-    let (token, token_hash) = crypto::new_token();
     let id = Uuid::now_v7();
 
     let mut tx = services.db.begin().await?;
@@ -90,22 +88,14 @@ pub async fn register(
     )
     .await
     .map_err(email_taken)?;
-    one_time::insert(
-        &mut *tx,
-        &token_hash,
-        TokenPurpose::EmailVerification,
-        id,
-        None,
-    )
-    .await?;
-    let link = verify_link(services.public_url(), &token);
-    queue_mail(
+    mail_token(
         &mut tx,
         services,
-        Template::VerifyEmail,
+        TokenPurpose::EmailVerification,
+        id,
         checked.email.as_str(),
         checked.name.as_str(),
-        Some(&link),
+        None,
     )
     .await?;
     audit::repo::insert(
@@ -180,26 +170,17 @@ pub async fn resend_verification(services: &Services, email: &str) -> Result<(),
     if user.status != Status::PendingVerification || user.email_verified {
         return Ok(());
     }
-    let (token, token_hash) = crypto::new_token();
     let mut tx = services.db.begin().await?;
     // Only the newest link works: older ones are retired.
     one_time::retire_open(&mut *tx, user.id, &[TokenPurpose::EmailVerification]).await?;
-    one_time::insert(
-        &mut *tx,
-        &token_hash,
-        TokenPurpose::EmailVerification,
-        user.id,
-        None,
-    )
-    .await?;
-    let link = verify_link(services.public_url(), &token);
-    queue_mail(
+    mail_token(
         &mut tx,
         services,
-        Template::VerifyEmail,
+        TokenPurpose::EmailVerification,
+        user.id,
         &user.email,
         &user.name,
-        Some(&link),
+        None,
     )
     .await?;
     tx.commit().await?;

@@ -9,11 +9,9 @@ use super::model::{Email, FieldProblems, Name, Role, Status, User};
 use super::profile::{self, ProfilePatch};
 use super::repo::{self as users, NewUser};
 use crate::audit::{self, Action, Event};
-use crate::auth::one_time::{self, Purpose as TokenPurpose};
+use crate::auth::one_time::Purpose as TokenPurpose;
 use crate::auth::sessions::{self, EndReason};
-use crate::auth::{password, queue_mail, seal_email};
-use crate::crypto;
-use crate::email::templates::{Template, reset_link, verify_link};
+use crate::auth::{mail_token, password, seal_email};
 use crate::rbac::{self, Permission};
 use crate::request::RequestMeta;
 use crate::services::Services;
@@ -145,36 +143,21 @@ pub async fn create(
     )
     .await
     .map_err(email_taken)?;
-    let (token, token_hash) = crypto::new_token();
-    if hash.is_none() {
-        one_time::insert(&mut *tx, &token_hash, TokenPurpose::Invitation, id, None).await?;
-        let link = reset_link(services.public_url(), &token);
-        queue_mail(
+    // Without a password: an invitation to choose one; unverified: a verification link.
+    let mailed = match (&hash, active) {
+        (None, _) => Some(TokenPurpose::Invitation),
+        (Some(_), false) => Some(TokenPurpose::EmailVerification),
+        (Some(_), true) => None,
+    };
+    if let Some(purpose) = mailed {
+        mail_token(
             &mut tx,
             services,
-            Template::Invitation,
-            email.as_str(),
-            name.as_str(),
-            Some(&link),
-        )
-        .await?;
-    } else if !active {
-        one_time::insert(
-            &mut *tx,
-            &token_hash,
-            TokenPurpose::EmailVerification,
+            purpose,
             id,
-            None,
-        )
-        .await?;
-        let link = verify_link(services.public_url(), &token);
-        queue_mail(
-            &mut tx,
-            services,
-            Template::VerifyEmail,
             email.as_str(),
             name.as_str(),
-            Some(&link),
+            None,
         )
         .await?;
     }

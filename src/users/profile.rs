@@ -12,9 +12,8 @@ use crate::audit::{self, Action, Event};
 use crate::auth::login::Authenticated;
 use crate::auth::one_time::{self, Purpose as TokenPurpose};
 use crate::auth::sessions::{self, EndReason};
-use crate::auth::{email_index, password, queue_mail, seal_email};
-use crate::crypto;
-use crate::email::templates::{Template, verify_link};
+use crate::auth::{email_index, mail_token, password, queue_mail, seal_email};
+use crate::email::templates::Template;
 use crate::request::RequestMeta;
 use crate::services::Services;
 use crate::users::Email;
@@ -173,25 +172,16 @@ pub async fn request_email_change(
         return Err(UserError::EmailTaken);
     }
     let (sealed, index) = seal_email(services, &new_email)?;
-    let (token, token_hash) = crypto::new_token();
     let mut tx = services.db.begin().await?;
     one_time::retire_open(&mut *tx, user.id, &[TokenPurpose::EmailChange]).await?;
-    one_time::insert(
-        &mut *tx,
-        &token_hash,
-        TokenPurpose::EmailChange,
-        user.id,
-        Some((&sealed, &index)),
-    )
-    .await?;
-    let link = verify_link(services.public_url(), &token);
-    queue_mail(
+    mail_token(
         &mut tx,
         services,
-        Template::ConfirmEmailChange,
+        TokenPurpose::EmailChange,
+        user.id,
         new_email.as_str(),
         &user.name,
-        Some(&link),
+        Some((&sealed, &index)),
     )
     .await?;
     queue_mail(
