@@ -137,6 +137,31 @@ mod tests {
     use super::*;
     use image::{ImageBuffer, Rgb, Rgba};
 
+    /// CRC-32 of PNG chunks, so that a patched header is still a valid one.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFF_u32;
+        for byte in bytes {
+            crc ^= u32::from(*byte);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    /// A valid 1x1 PNG whose header declares `side` x `side` pixels (a decompression bomb).
+    fn declaring(mut png: Vec<u8>, side: u32) -> Vec<u8> {
+        png[16..20].copy_from_slice(&side.to_be_bytes());
+        png[20..24].copy_from_slice(&side.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        png
+    }
+
     fn png(width: u32, height: u32) -> Vec<u8> {
         let img = ImageBuffer::from_fn(width, height, |x, y| {
             Rgba([(x % 256) as u8, (y % 256) as u8, 90, 255])
@@ -199,19 +224,14 @@ mod tests {
 
     #[test]
     fn huge_declared_dimensions_are_refused_before_decoding() {
-        // A valid PNG header declaring 100000 x 100000 pixels, with almost no data.
-        let mut bomb = png(1, 1);
-        // IHDR width and height live at bytes 16..24; patch them and leave the CRC wrong:
-        // the size check must come first.
-        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
-        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
-        let result = process(&bomb);
+        // A header with a correct checksum declaring 100000 x 100000 pixels over one pixel
+        // of data: refused as too large from the header alone.
+        let result = process(&declaring(png(1, 1), 100_000));
+        assert!(matches!(result, Err(AvatarError::TooLarge)), "{result:?}");
+        let within = process(&declaring(png(1, 1), 600));
         assert!(
-            matches!(
-                result,
-                Err(AvatarError::TooLarge) | Err(AvatarError::Unsupported)
-            ),
-            "{result:?}"
+            matches!(within, Err(AvatarError::Unsupported)),
+            "declared 600x600, data for 1x1: {within:?}"
         );
     }
 }
