@@ -39,6 +39,16 @@ struct Options {
     /// PostgreSQL server for the scratch databases.
     #[arg(long, default_value = "postgres://postgres@localhost:5432")]
     server: String,
+    /// Run only these scenarios (comma-separated: me, login, probe, refresh, list, register);
+    /// the machine's limits are always measured.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+impl Options {
+    fn wants(&self, scenario: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == scenario)
+    }
 }
 
 const PORT: u16 = 18_080;
@@ -93,7 +103,12 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let smoke_or = |n: usize| if options.smoke { n.min(10) } else { n };
-    for connections in [100, 1000] {
+    let me_connections: &[usize] = if options.wants("me") {
+        &[100, 1000]
+    } else {
+        &[]
+    };
+    for &connections in me_connections {
         let figures = wrk::run(
             &work,
             "me",
@@ -110,79 +125,91 @@ async fn main() -> anyhow::Result<()> {
             &mut rows,
         );
     }
-    let login = wrk::run(
-        &work,
-        "login",
-        &base,
-        smoke_or(50),
-        duration,
-        Some(&files.emails),
-    )
-    .await?;
-    record("POST /auth/login", "50", login, &mut rows);
-
-    let rate = if options.smoke { 10 } else { 50 };
-    let token = seeded.access_tokens.get(1).cloned().unwrap_or_default();
-    let alone = probe::run(&me_url, &token, rate, duration).await;
-    record(
-        &format!("probe GET /users/me at {rate}/s, alone"),
-        "open",
-        alone,
-        &mut rows,
-    );
-    let storm = {
-        let (work, base, emails) = (work.clone(), base.clone(), files.emails.clone());
-        let connections = smoke_or(50);
-        tokio::spawn(async move {
-            wrk::run(
-                &work,
-                "login",
-                &base,
-                connections,
-                duration + Duration::from_secs(1),
-                Some(&emails),
-            )
-            .await
-        })
+    let login = if options.wants("login") {
+        let login = wrk::run(
+            &work,
+            "login",
+            &base,
+            smoke_or(50),
+            duration,
+            Some(&files.emails),
+        )
+        .await?;
+        record("POST /auth/login", "50", login, &mut rows);
+        Some(login)
+    } else {
+        None
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let during = probe::run(&me_url, &token, rate, duration).await;
-    let storm = storm.await??;
-    record(
-        &format!("probe GET /users/me at {rate}/s, during storm"),
-        "open",
-        during,
-        &mut rows,
-    );
-    record("  (the login storm itself)", "50", storm, &mut rows);
 
-    let refresh = wrk::run(
-        &work,
-        "refresh",
-        &base,
-        smoke_or(100),
-        duration,
-        Some(&files.refresh),
-    )
-    .await?;
-    record("POST /auth/refresh", "100", refresh, &mut rows);
-    let list = wrk::run(
-        &work,
-        "list",
-        &base,
-        smoke_or(50),
-        duration,
-        Some(&files.admin),
-    )
-    .await?;
-    record(
-        "GET /users?q=&role=user&page= (admin)",
-        "50",
-        list,
-        &mut rows,
-    );
-    let register = wrk::run(&work, "register", &base, smoke_or(50), duration, None).await?;
-    record("POST /auth/register", "50", register, &mut rows);
+    if options.wants("probe") {
+        let rate = if options.smoke { 10 } else { 50 };
+        let token = seeded.access_tokens.get(1).cloned().unwrap_or_default();
+        let alone = probe::run(&me_url, &token, rate, duration).await;
+        record(
+            &format!("probe GET /users/me at {rate}/s, alone"),
+            "open",
+            alone,
+            &mut rows,
+        );
+        let storm = {
+            let (work, base, emails) = (work.clone(), base.clone(), files.emails.clone());
+            let connections = smoke_or(50);
+            tokio::spawn(async move {
+                wrk::run(
+                    &work,
+                    "login",
+                    &base,
+                    connections,
+                    duration + Duration::from_secs(1),
+                    Some(&emails),
+                )
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let during = probe::run(&me_url, &token, rate, duration).await;
+        let storm = storm.await??;
+        record(
+            &format!("probe GET /users/me at {rate}/s, during storm"),
+            "open",
+            during,
+            &mut rows,
+        );
+        record("  (the login storm itself)", "50", storm, &mut rows);
+    }
+    if options.wants("refresh") {
+        let refresh = wrk::run(
+            &work,
+            "refresh",
+            &base,
+            smoke_or(100),
+            duration,
+            Some(&files.refresh),
+        )
+        .await?;
+        record("POST /auth/refresh", "100", refresh, &mut rows);
+    }
+    if options.wants("list") {
+        let list = wrk::run(
+            &work,
+            "list",
+            &base,
+            smoke_or(50),
+            duration,
+            Some(&files.admin),
+        )
+        .await?;
+        record(
+            "GET /users?q=&role=user&page= (admin)",
+            "50",
+            list,
+            &mut rows,
+        );
+    }
+    if options.wants("register") {
+        let register = wrk::run(&work, "register", &base, smoke_or(50), duration, None).await?;
+        record("POST /auth/register", "50", register, &mut rows);
+    }
 
     let peak_rss_mb = peak_rss_mb(pid).await;
     let _ = tokio::process::Command::new("kill")
@@ -219,15 +246,21 @@ async fn main() -> anyhow::Result<()> {
         startup.as_secs_f64() * 1000.0
     );
     println!("  service exit after SIGTERM:            {stopped}");
-    let me_100 = rows
-        .first()
-        .map(|r| r.figures.requests_per_second)
-        .unwrap_or(0.0);
-    println!(
-        "\nratios: /users/me@100 vs pgbench -S: {:.2}; login vs raw Argon2id: {:.2}",
-        me_100 / pgbench.max(1.0),
-        login.requests_per_second / argon2.max(1.0)
-    );
+    let mut ratios = Vec::new();
+    if let Some(me) = rows
+        .iter()
+        .find(|r| r.scenario == "GET /users/me" && r.connections == "100")
+    {
+        let ratio = me.figures.requests_per_second / pgbench.max(1.0);
+        ratios.push(format!("/users/me@100 vs pgbench -S: {ratio:.2}"));
+    }
+    if let Some(login) = login {
+        let ratio = login.requests_per_second / argon2.max(1.0);
+        ratios.push(format!("login vs raw Argon2id: {ratio:.2}"));
+    }
+    if !ratios.is_empty() {
+        println!("\nratios: {}", ratios.join("; "));
+    }
 
     results.insert(
         "machine".into(),
