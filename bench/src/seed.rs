@@ -13,33 +13,44 @@ use uuid::Uuid;
 /// The password of every seeded user.
 pub const PASSWORD: &str = "a load test passphrase";
 
-const FIRST: [&str; 20] = [
-    "Ada",
-    "Grace",
-    "Alan",
-    "Edsger",
-    "Barbara",
-    "Donald",
-    "Margaret",
-    "Ken",
-    "Dennis",
-    "Radia",
-    "Frances",
-    "John",
-    "Katherine",
-    "Leslie",
-    "Niklaus",
-    "Tony",
-    "Hedy",
-    "Claude",
-    "Sophie",
-    "Linus",
+/// Syllables of the generated names: 40 first-name pairs and 64,000 surname triples give
+/// names about as varied as a real customer base, so a search for part of a surname finds
+/// a handful of people rather than a twentieth of everyone.
+const SYLLABLES: [&str; 40] = [
+    "ka", "lo", "mi", "ren", "tha", "vi", "dor", "bel", "sa", "ni", "ro", "ta", "el", "an", "mar",
+    "lin", "qua", "zu", "ber", "gen", "ho", "ix", "jo", "kle", "mun", "nor", "pe", "ras", "sti",
+    "tor", "ul", "ve", "wen", "ya", "fel", "gor", "hal", "id", "ost", "dra",
 ];
-const LAST: [&str; 20] = [
-    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson",
-    "Ritchie", "Perlman", "Allen", "McCarthy", "Johnson", "Lamport", "Wirth", "Hoare", "Lamarr",
-    "Shannon", "Wilson", "Torvalds",
-];
+
+fn mix(mut x: u64) -> u64 {
+    // splitmix64: a fixed, well-spread sequence, so every run seeds the same names.
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn syllable(seed: u64, n: u32) -> &'static str {
+    let index = (mix(seed.wrapping_add(u64::from(n))) % 40) as usize;
+    SYLLABLES[index]
+}
+
+fn capitalised(parts: &[&str]) -> String {
+    let word = parts.concat();
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// The generated first name and surname of seeded user `i`.
+fn name_of(i: usize) -> (String, String) {
+    let seed = (i as u64).wrapping_mul(8);
+    let first = capitalised(&[syllable(seed, 0), syllable(seed, 1)]);
+    let last = capitalised(&[syllable(seed, 2), syllable(seed, 3), syllable(seed, 4)]);
+    (first, last)
+}
 
 /// What the scenarios need from the seeded database.
 pub struct Seeded {
@@ -47,6 +58,9 @@ pub struct Seeded {
     pub access_tokens: Vec<String>,
     pub refresh_tokens: Vec<String>,
     pub admin_token: String,
+    /// What an administrator would type to find one of the seeded people: part of a
+    /// surname, or all of it.
+    pub search_terms: Vec<String>,
 }
 
 /// Seeds `users` verified users (one of them the admin), `sessions` sessions with an
@@ -79,7 +93,8 @@ pub async fn seed(
             ciphertexts.push(sealed.bytes);
             key_ids.push(sealed.key_id);
             indexes.push(services.blind_index.compute(&email));
-            names.push(format!("{} {} {i}", FIRST[i % 20], LAST[(i / 20) % 20]));
+            let (first, last) = name_of(i);
+            names.push(format!("{first} {last}"));
             let role = match i {
                 0 => Role::Admin,
                 i if i % 50 == 0 => Role::Manager,
@@ -109,7 +124,10 @@ pub async fn seed(
         .context("insert users")?;
         ids.extend(batch_ids);
     }
-    sqlx::query("ANALYZE users").execute(&services.db).await?;
+    // As a live database would be after autovacuum: statistics current, dead rows gone.
+    sqlx::query("VACUUM ANALYZE users, user_counts")
+        .execute(&services.db)
+        .await?;
 
     let mut access_tokens = Vec::with_capacity(sessions);
     let mut refresh_tokens = Vec::with_capacity(refresh);
@@ -168,10 +186,20 @@ pub async fn seed(
     sqlx::query("ANALYZE refresh_tokens")
         .execute(&services.db)
         .await?;
+    let search_terms = (0..1_000)
+        .map(|n| {
+            let (_, last) = name_of((mix(n) as usize) % users);
+            match n % 3 {
+                0 => last.to_lowercase(),
+                _ => last.chars().skip(1).take(5).collect(),
+            }
+        })
+        .collect();
     Ok(Seeded {
         emails,
         access_tokens,
         refresh_tokens,
         admin_token,
+        search_terms,
     })
 }

@@ -31,7 +31,7 @@ function done(summary, latency, requests)
 end
 "#;
 
-/// A scenario's request generator (Lua), after [`COMMON`]. `args[1]` is a data file.
+/// A scenario's request generator (Lua), after [`COMMON`]. `args` are its data files.
 pub fn script(name: &str) -> &'static str {
     match name {
         "me" => {
@@ -77,14 +77,27 @@ end
         }
         "list" => {
             r#"
+-- An admin console: browsing pages by role or by name, and looking people up by part of
+-- their surname (search terms come from the seeded names).
 local token
-local words = {"ada", "grace", "lov", "hop", "turing", "kn", "lamport", "12", "sophie wil", "ar"}
+local terms
 function init(args)
   token = lines(args[1])[1]
+  terms = lines(args[2])
   math.randomseed(id * 7919 + os.time())
 end
 function request()
-  local path = "/api/v1/users?q=" .. words[math.random(#words)]:gsub(" ", "%%20") .. "&role=user&page=" .. math.random(3)
+  local pick = math.random(10)
+  local path
+  if pick <= 4 then
+    path = "/api/v1/users?q=" .. terms[math.random(#terms)] .. "&role=user"
+  elseif pick <= 7 then
+    path = "/api/v1/users?role=user&page=" .. math.random(5)
+  elseif pick <= 9 then
+    path = "/api/v1/users?status=active&sort=name&order=asc&page=" .. math.random(5)
+  else
+    path = "/api/v1/users?q=" .. terms[math.random(#terms)]
+  end
   return wrk.format("GET", path, {["Authorization"] = "Bearer " .. token})
 end
 "#
@@ -113,14 +126,14 @@ end
     }
 }
 
-/// Runs wrk against `url` with `connections` for `duration`; `data` is the scenario's file.
+/// Runs wrk against `url` with `connections` for `duration`; `data` are the scenario's files.
 pub async fn run(
     work_dir: &Path,
     scenario: &str,
     url: &str,
     connections: usize,
     duration: Duration,
-    data: Option<&Path>,
+    data: &[&Path],
 ) -> anyhow::Result<Figures> {
     let script_path: PathBuf = work_dir.join(format!("{scenario}.lua"));
     tokio::fs::write(&script_path, format!("{COMMON}\n{}", script(scenario))).await?;
@@ -138,8 +151,8 @@ pub async fn run(
         .arg("-s")
         .arg(&script_path)
         .arg(url);
-    if let Some(data) = data {
-        command.arg("--").arg(data);
+    if !data.is_empty() {
+        command.arg("--").args(data);
     }
     let output = command
         .output()

@@ -327,20 +327,29 @@ pub async fn lock_active_admins<'e>(
 }
 
 /// One page of users matching `filter`, and how many match in all.
+///
+/// The page is read first: a page that is neither full nor past the end tells the total by
+/// itself, so a narrow search costs one query. Otherwise the total comes from the kept
+/// per-(role, status) counts when only those filters are set, or from a count.
 pub async fn list(
     pool: &sqlx::PgPool,
     cipher: &FieldCipher,
     filter: &ListFilter,
 ) -> Result<(i64, Vec<User>), sqlx::Error> {
-    let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM users u");
-    push_conditions(&mut count, filter);
-    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
-    if filter.paging.offset >= total {
-        return Ok((total, Vec::new()));
+    let mut page = QueryBuilder::<Postgres>::new(format!("SELECT {USER_COLUMNS} FROM "));
+    if filter.name_pattern.is_some() {
+        // A name search finds its matches through the trigram index first, then sorts them.
+        // Without the fence (OFFSET 0 keeps the subquery from being merged), PostgreSQL,
+        // guessing that 1% of names match, walks the created_at index hoping to meet 20
+        // matches early; for a name with 8 matches among 100,000 users that read every
+        // row (75 ms instead of 0.3 ms).
+        page.push("(SELECT * FROM users u");
+        push_conditions(&mut page, filter);
+        page.push(" OFFSET 0) u");
+    } else {
+        page.push("users u");
+        push_conditions(&mut page, filter);
     }
-
-    let mut page = QueryBuilder::<Postgres>::new(format!("SELECT {USER_COLUMNS} FROM users u"));
-    push_conditions(&mut page, filter);
     // Columns come from an allow-list (the enum), never from the request.
     let column = match filter.sort {
         SortField::CreatedAt => "u.created_at",
@@ -348,17 +357,54 @@ pub async fn list(
         SortField::LastLoginAt => "u.last_login_at",
     };
     let direction = if filter.descending { "DESC" } else { "ASC" };
+    // Only the last login can be missing (never logged in: last). The other columns are
+    // NOT NULL, and leaving NULLS LAST off lets their indexes serve both directions.
+    let nulls = match filter.sort {
+        SortField::LastLoginAt => " NULLS LAST",
+        SortField::CreatedAt | SortField::Name => "",
+    };
     page.push(format!(
-        " ORDER BY {column} {direction} NULLS LAST, u.id {direction}"
+        " ORDER BY {column} {direction}{nulls}, u.id {direction}"
     ));
     page.push(" LIMIT ").push_bind(filter.paging.per_page);
     page.push(" OFFSET ").push_bind(filter.paging.offset);
     let rows: Vec<UserRow> = page.build_query_as().fetch_all(pool).await?;
+
+    let shown = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let (offset, per_page) = (filter.paging.offset, filter.paging.per_page);
+    let total = if (shown > 0 && shown < per_page) || (shown == 0 && offset == 0) {
+        offset + shown
+    } else {
+        count(pool, filter).await?
+    };
     let users = rows
         .into_iter()
         .map(|r| r.into_user(cipher))
         .collect::<Result<_, _>>()?;
     Ok((total, users))
+}
+
+/// How many users match `filter`.
+async fn count(pool: &sqlx::PgPool, filter: &ListFilter) -> Result<i64, sqlx::Error> {
+    let only_role_and_status = filter.email_index.is_none()
+        && filter.name_pattern.is_none()
+        && filter.created_after.is_none()
+        && filter.created_before.is_none();
+    if only_role_and_status {
+        let mut kept =
+            QueryBuilder::<Postgres>::new("SELECT COALESCE(sum(n), 0)::bigint FROM user_counts");
+        match filter.status {
+            Some(status) => kept.push(" WHERE status = ").push_bind(status.as_str()),
+            None => kept.push(" WHERE status <> 'deactivated'"),
+        };
+        if let Some(role) = filter.role {
+            kept.push(" AND role = ").push_bind(role.as_str());
+        }
+        return kept.build_query_scalar().fetch_one(pool).await;
+    }
+    let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM users u");
+    push_conditions(&mut count, filter);
+    count.build_query_scalar().fetch_one(pool).await
 }
 
 fn push_conditions(query: &mut QueryBuilder<'_, Postgres>, filter: &ListFilter) {
