@@ -180,10 +180,10 @@ pub async fn seed(
         .await
         .context("insert refresh tokens")?;
     }
-    sqlx::query("ANALYZE sessions")
+    sqlx::query("VACUUM ANALYZE sessions")
         .execute(&services.db)
         .await?;
-    sqlx::query("ANALYZE refresh_tokens")
+    sqlx::query("VACUUM ANALYZE refresh_tokens")
         .execute(&services.db)
         .await?;
     let search_terms = (0..1_000)
