@@ -1,10 +1,9 @@
 //! The `gatehouse` binary itself: its commands, start-up and shutdown.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{TestDb, binary, repo_file};
+use crate::helpers::{TestDb, binary, repo_file, start_binary};
 
 fn gatehouse(args: &[&str], database_url: &str) -> std::process::Output {
     Command::new(binary())
@@ -105,39 +104,7 @@ fn invalid_settings_are_named() {
 
 /// Starts the binary on a random port; returns the process and its address.
 fn start(database_url: &str) -> (Child, String) {
-    start_with(database_url, &[])
-}
-
-/// Starts the binary with extra environment variables.
-fn start_with(database_url: &str, envs: &[(&str, &str)]) -> (Child, String) {
-    let mut child = Command::new(binary())
-        .env_remove("GATEHOUSE_ENV")
-        .envs(envs.iter().copied())
-        .env("DATABASE_URL", database_url)
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start gatehouse");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let Some(Ok(line)) = lines.next() else { break };
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if event["message"] == "gatehouse listening" {
-            let addr = event["addr"].as_str().unwrap_or_default().to_owned();
-            // Keep draining the log so the process never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return (child, addr);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("gatehouse did not start listening");
+    start_binary(database_url, &[])
 }
 
 #[tokio::test]
@@ -252,7 +219,7 @@ async fn the_bootstrap_admin_is_created_on_first_start_only() {
         ("BOOTSTRAP_ADMIN_EMAIL", "boot@example.com"),
         ("BOOTSTRAP_ADMIN_PASSWORD", "an admin passphrase for start"),
     ];
-    let (child, addr) = start_with(&test_db.url, &envs);
+    let (child, addr) = start_binary(&test_db.url, &envs);
     let pair: serde_json::Value = reqwest::Client::new()
         .post(format!("http://{addr}/api/v1/auth/login"))
         .json(&serde_json::json!({"email": "boot@example.com", "password": "an admin passphrase for start"}))
@@ -275,7 +242,7 @@ async fn the_bootstrap_admin_is_created_on_first_start_only() {
     assert_eq!(claims["role"], "admin");
 
     // A second start with other bootstrap settings creates nobody: an admin exists.
-    let (child, _) = start_with(
+    let (child, _) = start_binary(
         &test_db.url,
         &[
             ("BOOTSTRAP_ADMIN_EMAIL", "other@example.com"),
@@ -334,7 +301,7 @@ async fn production_starts_with_real_keys() {
         .expect("run");
     assert!(status.success());
     let key_path = key.to_string_lossy().to_string();
-    let (child, addr) = start_with(
+    let (child, addr) = start_binary(
         &test_db.url,
         &[
             ("GATEHOUSE_ENV", "production"),

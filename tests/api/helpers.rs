@@ -1,9 +1,11 @@
 //! Test harness: a fresh, migrated PostgreSQL database per test, the app built in-process,
 //! the real server on a random port, and the real binary when a test needs the process.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use gatehouse::app::{self, AppState, OutboxWorker};
@@ -374,6 +376,39 @@ pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> se
 }
 
 /// Path of the built `gatehouse` binary.
+/// Starts the real binary on a free port with extra environment variables; returns it and
+/// the address it listens on, read from its "gatehouse listening" log line.
+pub fn start_binary(database_url: &str, envs: &[(&str, &str)]) -> (Child, String) {
+    let mut child = Command::new(binary())
+        .env_remove("GATEHOUSE_ENV")
+        .envs(envs.iter().copied())
+        .env("DATABASE_URL", database_url)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start gatehouse");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if event["message"] == "gatehouse listening" {
+            let addr = event["addr"].as_str().unwrap_or_default().to_owned();
+            // Keep draining the log so the process never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return (child, addr);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("gatehouse did not start listening");
+}
+
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gatehouse"))
 }

@@ -1,15 +1,14 @@
 //! Rate limits end to end: headers, 429s, the slowdown, proxies, and Redis shared by two
 //! real server processes.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use gatehouse::rate_limit::gcra::Limit;
 use gatehouse::rate_limit::redis::RedisStore;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, TestDb, binary, problem};
+use crate::helpers::{PASSWORD, TestApp, TestDb, problem, start_binary};
 
 const REDIS: &str = "redis://127.0.0.1:6379";
 
@@ -330,35 +329,14 @@ async fn an_unreachable_redis_falls_back_to_the_process() {
 
 /// A real server process sharing Redis with the others.
 fn start(database_url: &str, prefix: &str) -> (Child, String) {
-    let mut child = Command::new(binary())
-        .env_remove("GATEHOUSE_ENV")
-        .env("DATABASE_URL", database_url)
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("LOG_FORMAT", "json")
-        .env("REDIS_URL", REDIS)
-        .env("REDIS_KEY_PREFIX", prefix)
-        .env("RATE_LIMIT_PER_IP", "10/1m")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start gatehouse");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let Some(Ok(line)) = lines.next() else { break };
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if event["message"] == "gatehouse listening" {
-            let addr = event["addr"].as_str().unwrap_or_default().to_owned();
-            std::thread::spawn(move || lines.for_each(drop));
-            return (child, addr);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("gatehouse did not start");
+    start_binary(
+        database_url,
+        &[
+            ("REDIS_URL", REDIS),
+            ("REDIS_KEY_PREFIX", prefix),
+            ("RATE_LIMIT_PER_IP", "10/1m"),
+        ],
+    )
 }
 
 #[tokio::test]
