@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, join_all, problem};
+use crate::helpers::{TestApp, count, join_all, problem};
 use crate::mail::MailSink;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -284,12 +284,7 @@ async fn login_with_unknown_email_looks_like_wrong_password() {
     assert_eq!(strip(wrong_password), strip(malformed));
     assert_eq!(audit_count(&app, "auth.login", "failure").await, 3);
     // The failure that matched an account names it; the others name nobody.
-    let targeted: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_events WHERE action = 'auth.login' AND outcome = 'failure' AND target_id IS NOT NULL",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("count");
+    let targeted = count(&app.pool, "SELECT count(*) FROM audit_events WHERE action = 'auth.login' AND outcome = 'failure' AND target_id IS NOT NULL").await;
     assert_eq!(targeted, 1);
 }
 
@@ -387,11 +382,8 @@ async fn registration_input_is_checked_field_by_field() {
             "{body} -> {problem}"
         );
     }
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
-    assert_eq!(count, 0, "nothing was written");
+    let users = count(&app.pool, "SELECT count(*) FROM users").await;
+    assert_eq!(users, 0, "nothing was written");
 }
 
 #[tokio::test]
@@ -435,10 +427,7 @@ async fn fifty_concurrent_registrations_of_one_email_give_one_account() {
         49,
         "{statuses:?}"
     );
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+    let users = count(&app.pool, "SELECT count(*) FROM users").await;
     assert_eq!(users, 1);
 }
 
@@ -732,10 +721,11 @@ async fn logout_all_ends_every_session_at_once() {
     )
     .await;
     problem(refresh(&app, &phone_refresh).await, 401, "invalid_token").await;
-    let open: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE ended_at IS NULL")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+    let open = count(
+        &app.pool,
+        "SELECT count(*) FROM sessions WHERE ended_at IS NULL",
+    )
+    .await;
     assert_eq!(open, 0);
 }
 
@@ -806,12 +796,7 @@ async fn emails_are_stored_encrypted_with_a_blind_index() {
     assert_eq!(key_id, "dev");
     assert!(!String::from_utf8_lossy(&ciphertext).contains("secret"));
     assert_eq!(index.len(), 32);
-    let plain_anywhere: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_events WHERE details::text ILIKE '%secret@%' OR user_agent ILIKE '%secret@%'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .expect("count");
+    let plain_anywhere = count(&app.pool, "SELECT count(*) FROM audit_events WHERE details::text ILIKE '%secret@%' OR user_agent ILIKE '%secret@%'").await;
     assert_eq!(plain_anywhere, 0);
 }
 

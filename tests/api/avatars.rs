@@ -8,7 +8,7 @@ use image::{DynamicImage, ImageBuffer, Rgb, Rgba};
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{Actor, TestApp, problem};
+use crate::helpers::{Actor, TestApp, count, problem};
 
 fn picture(width: u32, height: u32) -> DynamicImage {
     DynamicImage::ImageRgba8(ImageBuffer::from_fn(width, height, |x, y| {
@@ -252,10 +252,7 @@ async fn hostile_uploads_are_refused_with_the_right_status() {
         .await
         .expect("json");
     assert_eq!(me["avatar_url"], Value::Null, "nothing was stored");
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM avatars")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+    let stored = count(&app.pool, "SELECT count(*) FROM avatars").await;
     assert_eq!(stored, 0);
 }
 

@@ -3,7 +3,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{TestDb, binary, repo_file, start_binary};
+use crate::helpers::{TestDb, binary, count, repo_file, start_binary};
 
 fn gatehouse(args: &[&str], database_url: &str) -> std::process::Output {
     Command::new(binary())
@@ -251,10 +251,7 @@ async fn the_bootstrap_admin_is_created_on_first_start_only() {
     );
     stop(child);
     let pool = test_db.pool().await;
-    let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE role = 'admin'")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
+    let admins = count(&pool, "SELECT count(*) FROM users WHERE role = 'admin'").await;
     assert_eq!(admins, 1);
 }
 

@@ -409,6 +409,14 @@ pub fn start_binary(database_url: &str, envs: &[(&str, &str)]) -> (Child, String
     panic!("gatehouse did not start listening");
 }
 
+/// The single number `sql` selects, typically a `count(*)`.
+pub async fn count(pool: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gatehouse"))
 }

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, problem};
+use crate::helpers::{PASSWORD, TestApp, count, problem};
 
 async fn body(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.status().as_u16(), status);
@@ -199,11 +199,11 @@ async fn an_email_change_takes_effect_only_when_confirmed() {
     let actions = audit_actions(&app, &ada.id).await;
     assert!(actions.contains(&"user.email_change_requested".to_owned()));
     assert!(actions.contains(&"user.email_changed".to_owned()));
-    let leaked: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE details::text LIKE '%@%'")
-            .fetch_one(&app.pool)
-            .await
-            .expect("count");
+    let leaked = count(
+        &app.pool,
+        "SELECT count(*) FROM audit_events WHERE details::text LIKE '%@%'",
+    )
+    .await;
     assert_eq!(leaked, 0, "no address in audit details");
 }
 

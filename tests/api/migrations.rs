@@ -3,7 +3,7 @@
 use gatehouse::db;
 use sqlx::PgPool;
 
-use crate::helpers::TestDb;
+use crate::helpers::{TestDb, count};
 
 /// A comparable description of everything the migrations create in `public`.
 async fn schema(pool: &PgPool) -> Vec<String> {
@@ -114,9 +114,6 @@ async fn the_audit_table_refuses_update_delete_and_truncate() {
         let message = error.map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("append-only"), "{statement}: {message}");
     }
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
-    assert_eq!(count, 1);
+    let events = count(&pool, "SELECT count(*) FROM audit_events").await;
+    assert_eq!(events, 1);
 }

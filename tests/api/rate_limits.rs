@@ -8,7 +8,7 @@ use gatehouse::rate_limit::gcra::Limit;
 use gatehouse::rate_limit::redis::RedisStore;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, TestDb, problem, start_binary};
+use crate::helpers::{PASSWORD, TestApp, TestDb, count, problem, start_binary};
 
 const REDIS: &str = "redis://127.0.0.1:6379";
 
@@ -150,11 +150,11 @@ async fn recovery_mail_is_limited_per_address_whether_or_not_it_exists() {
         .status(),
         202
     );
-    let keys_with_address: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE details::text LIKE '%ghost%'")
-            .fetch_one(&app.pool)
-            .await
-            .expect("count");
+    let keys_with_address = count(
+        &app.pool,
+        "SELECT count(*) FROM audit_events WHERE details::text LIKE '%ghost%'",
+    )
+    .await;
     assert_eq!(keys_with_address, 0);
 }
 

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Actor, PASSWORD, TestApp, join_all, problem};
+use crate::helpers::{Actor, PASSWORD, TestApp, count, join_all, problem};
 
 async fn body(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.status().as_u16(), status);
@@ -520,12 +520,11 @@ async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
         // caller already demoted (403).
         assert_eq!(sorted[0], 200, "{statuses:?}");
         assert!(matches!(sorted[1], 403 | 409), "{statuses:?}");
-        let admins: i64 = sqlx::query_scalar(
+        let admins = count(
+            &app.pool,
             "SELECT count(*) FROM users WHERE role = 'admin' AND status = 'active'",
         )
-        .fetch_one(&app.pool)
-        .await
-        .expect("count");
+        .await;
         assert_eq!(admins, 1);
     }
 }
