@@ -37,6 +37,18 @@ impl utoipa::IntoResponses for MalformedBody {
     }
 }
 
+/// 404 for the `/users/{id}` operations: the id names no user.
+pub struct NoSuchUser;
+
+impl utoipa::IntoResponses for NoSuchUser {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        BTreeMap::from([(
+            "404".to_owned(),
+            problem_response("No such user.", 404, "not_found", "There is no such user."),
+        )])
+    }
+}
+
 /// 413 and 415 for JSON bodies.
 pub struct BodyErrors;
 

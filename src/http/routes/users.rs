@@ -17,7 +17,7 @@ use crate::http::error::{ApiError, Problem};
 use crate::http::examples as ex;
 use crate::http::extract::{AppJson, AppPath, AppQuery};
 use crate::http::paging::link_header;
-use crate::http::responses::{BearerErrors, BodyErrors, MalformedBody, ServerErrors};
+use crate::http::responses::{BearerErrors, BodyErrors, MalformedBody, NoSuchUser, ServerErrors};
 use crate::http::routes::me::UpdateProfileRequest;
 use crate::http::views::{UserPage, UserView};
 use crate::users::Role;
@@ -143,8 +143,7 @@ pub async fn create_user(
         BearerErrors,
         (status = 403, description = "A plain user asking for someone else.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
-        (status = 404, description = "No such user.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(404, "not_found", "There is no such user."))),
+        NoSuchUser,
         ServerErrors,
     )
 )]
@@ -168,8 +167,7 @@ pub async fn get_user(
         BearerErrors,
         (status = 403, description = "Not allowed for this caller and target.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
-        (status = 404, description = "No such user.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(404, "not_found", "There is no such user."))),
+        NoSuchUser,
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::invalid("name", "too_long", "must be at most 100 characters"))),
         MalformedBody, BodyErrors, ServerErrors,
@@ -200,8 +198,7 @@ pub async fn update_user(
         BearerErrors,
         (status = 403, description = "Not allowed for this caller and target (oneself: use `/users/me`).", body = Problem,
          content_type = "application/problem+json", example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
-        (status = 404, description = "No such user.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(404, "not_found", "There is no such user."))),
+        NoSuchUser,
         (status = 409, description = "The last active admin.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(409, "last_admin", "This would leave no active admin; make another admin first."))),
         ServerErrors,
@@ -227,8 +224,7 @@ pub async fn deactivate_user(
         BearerErrors,
         (status = 403, description = "Not an admin, or one's own role.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
-        (status = 404, description = "No such user.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(404, "not_found", "There is no such user."))),
+        NoSuchUser,
         (status = 409, description = "Demoting the last active admin.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(409, "last_admin", "This would leave no active admin; make another admin first."))),
         (status = 422, description = "Not a role.", body = Problem, content_type = "application/problem+json",
@@ -257,8 +253,7 @@ pub async fn change_role(
         BearerErrors,
         (status = 403, description = "Only admins restore users.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
-        (status = 404, description = "No such user.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(404, "not_found", "There is no such user."))),
+        NoSuchUser,
         (status = 409, description = "The user is not deactivated.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(409, "conflict", "The user is not deactivated."))),
         ServerErrors,
@@ -283,8 +278,7 @@ pub async fn restore_user(
         BearerErrors,
         (status = 403, description = "Only admins end others' sessions.", body = Problem, content_type = "application/problem+json",
          example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
-        (status = 404, description = "No such user.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(404, "not_found", "There is no such user."))),
+        NoSuchUser,
         ServerErrors,
     )
 )]
