@@ -41,7 +41,8 @@ struct Options {
     server: String,
     /// Run only these scenarios (comma-separated: me, login, probe, refresh, list, register);
     /// the machine's limits are always measured.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',',
+          value_parser = ["me", "login", "probe", "refresh", "list", "register"])]
     only: Vec<String>,
     /// Keep the seeded database `gatehouse_bench` afterwards (for EXPLAIN ANALYZE by hand).
     #[arg(long)]
