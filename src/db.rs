@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::migrate::{Migrate, MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::{Connection, PgPool, Postgres};
 
 /// The migrations of `migrations/`, each with an up and a down script.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -73,8 +73,17 @@ pub async fn ensure_database(url: &str) -> Result<(), DbError> {
     }
 }
 
+/// A connection idle for longer than this is pinged before use; one used more recently is
+/// trusted, since sqlx already pings every connection when it goes back to the pool.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
+
 /// Opens the pool. Connections are checked out with a bounded wait so that a database
 /// outage turns into quick 503s rather than requests piling up.
+///
+/// sqlx's default pings every connection on checkout, which is a second round trip on
+/// every request (a third counting the ping on release). Only idle connections are
+/// pinged here: after a database restart, a busy connection fails the one request that
+/// finds it broken (503) and is then discarded on release.
 pub async fn connect(url: &str, settings: PoolSettings) -> Result<PgPool, DbError> {
     let options = PgConnectOptions::from_str(url).map_err(DbError::BadUrl)?;
     PgPoolOptions::new()
@@ -82,6 +91,15 @@ pub async fn connect(url: &str, settings: PoolSettings) -> Result<PgPool, DbErro
         .min_connections(1)
         .acquire_timeout(settings.acquire_timeout)
         .idle_timeout(Duration::from_secs(600))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_AFTER_IDLE {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
         .map_err(|source| DbError::Unreachable {
