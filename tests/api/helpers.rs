@@ -375,7 +375,6 @@ pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> se
     body
 }
 
-/// Path of the built `gatehouse` binary.
 /// Starts the real binary on a free port with extra environment variables; returns it and
 /// the address it listens on, read from its "gatehouse listening" log line.
 pub fn start_binary(database_url: &str, envs: &[(&str, &str)]) -> (Child, String) {
@@ -417,6 +416,7 @@ pub async fn count(pool: &PgPool, sql: &str) -> i64 {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
+/// Path of the built `gatehouse` binary.
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gatehouse"))
 }

@@ -2,12 +2,14 @@
 
 mod helpers;
 mod mail;
+mod private;
 
 mod audit;
 mod auth;
 mod avatars;
 mod binary;
 mod errors;
+mod faults;
 mod health;
 mod me;
 mod middleware;
