@@ -159,6 +159,12 @@ fn field_error(path: &str, message: &str) -> FieldError {
             named.map(join).unwrap_or_else(|| parent.to_owned()),
             "required",
         )
+    } else if message.starts_with("duplicate field") {
+        // Reported against the parent too (`page=1&page=2` would name no parameter).
+        (
+            named.map(join).unwrap_or_else(|| parent.to_owned()),
+            "invalid",
+        )
     } else {
         (parent.to_owned(), "invalid")
     };
@@ -295,5 +301,8 @@ mod tests {
         let errors = error.map(|e| e.field_errors().to_vec()).unwrap_or_default();
         assert_eq!(errors[0].field, "bogus");
         assert_eq!(errors[0].code, "unknown_field");
+        let error = parse_query::<Paging>("page=1&page=2").err();
+        let errors = error.map(|e| e.field_errors().to_vec()).unwrap_or_default();
+        assert_eq!(errors[0].field, "page", "a repeated parameter is named");
     }
 }
