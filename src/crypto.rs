@@ -260,4 +260,48 @@ mod tests {
         assert!(!looks_like_token("short"));
         assert!(!looks_like_token(&"+".repeat(43)));
     }
+
+    /// Property-based checks of the refresh and one-time token shape check: it is the only
+    /// parsing such a token gets before its hash is looked up.
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn url_safe(b: u8) -> bool {
+            b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn only_43_url_safe_characters_look_like_a_token(
+                token in prop_oneof![any::<String>(), "[A-Za-z0-9_+/=-]{40,46}", "\\PC{43}"],
+            ) {
+                let expected = token.len() == 43 && token.bytes().all(url_safe);
+                prop_assert_eq!(looks_like_token(&token), expected);
+            }
+
+            #[test]
+            fn issued_tokens_look_like_tokens_and_edits_out_of_the_alphabet_do_not(
+                at in 0..43usize,
+                c in prop_oneof![Just('+'), Just('/'), Just('='), Just('.'), Just(' '), Just('é'), Just('\0')],
+                insert in any::<bool>(),
+            ) {
+                let (token, hash) = new_token();
+                prop_assert!(looks_like_token(&token));
+                prop_assert_eq!(URL_SAFE_NO_PAD.decode(&token).map(|b| b.len()), Ok(32));
+                prop_assert_eq!(&hash, &hash_token(&token));
+                let mut edited: Vec<char> = token.chars().collect();
+                if insert {
+                    edited.insert(at, c);
+                } else {
+                    edited[at] = c;
+                }
+                let edited: String = edited.into_iter().collect();
+                prop_assert!(!looks_like_token(&edited));
+                prop_assert_ne!(hash_token(&edited), hash);
+            }
+        }
+    }
 }

@@ -45,7 +45,11 @@ impl Paging {
         Self {
             page,
             per_page,
-            offset: (page - 1).checked_mul(per_page).unwrap_or(i64::MAX),
+            // `page` is unchecked here: i64::MIN would overflow a plain `page - 1`.
+            offset: page
+                .saturating_sub(1)
+                .checked_mul(per_page)
+                .unwrap_or(i64::MAX),
         }
     }
 
@@ -77,7 +81,54 @@ mod tests {
         let mut problems = Vec::new();
         let huge = Paging::check(Some(i64::MAX), Some(100), &mut problems);
         assert_eq!(huge.offset, i64::MAX);
+        let lowest = Paging::check(Some(i64::MIN), None, &mut problems);
+        assert_eq!(
+            (problems.len(), lowest.offset),
+            (1, i64::MAX),
+            "no overflow"
+        );
         assert_eq!(Paging::default().total_pages(57), 3);
         assert_eq!(Paging::default().total_pages(0), 0);
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn number() -> impl Strategy<Value = Option<i64>> {
+            prop::option::of(prop_oneof![
+                any::<i64>(),
+                -3..120i64,
+                prop::sample::select(vec![i64::MIN, i64::MIN + 1, i64::MAX - 1, i64::MAX]),
+            ])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+            /// Every page request is either within bounds or names exactly the parameters
+            /// out of them; the offset never overflows.
+            #[test]
+            fn any_page_request_is_bounded_or_named(page in number(), per_page in number()) {
+                let mut problems = Vec::new();
+                let paging = Paging::check(page, per_page, &mut problems);
+                let fields: Vec<&str> = problems.iter().map(|(f, _)| *f).collect();
+                let page_ok = page.unwrap_or(1) >= 1;
+                let per_page_ok = (1..=MAX_PER_PAGE).contains(&per_page.unwrap_or(DEFAULT_PER_PAGE));
+                let mut expected = Vec::new();
+                if !page_ok {
+                    expected.push("page");
+                }
+                if !per_page_ok {
+                    expected.push("per_page");
+                }
+                prop_assert_eq!(fields, expected);
+                if page_ok && per_page_ok {
+                    prop_assert!(paging.page >= 1 && (1..=MAX_PER_PAGE).contains(&paging.per_page));
+                    prop_assert!(paging.offset >= 0);
+                    prop_assert!(paging.total_pages(0) == 0 && paging.total_pages(1) == 1);
+                }
+            }
+        }
     }
 }

@@ -398,4 +398,222 @@ heH4j5+hH5oEYKYJv2+Sf85wtAGtSOrjba9mttpYwe9OzU5LUoFRJ+d7
         assert_eq!(generated.algorithm(), Algorithm::EdDSA);
         assert_ne!(pem, generate_ed25519_pem());
     }
+
+    /// Property-based checks: nothing but a genuinely issued token verifies, and no input
+    /// makes `verify` panic.
+    mod props {
+        use super::*;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+        use std::sync::LazyLock;
+
+        /// Signs with the development Ed25519 key; the P-256 key is retired but verifies.
+        static KEYS: LazyLock<TokenKeys> =
+            LazyLock::new(|| keys(DEV_JWT_SIGNING_KEY_PEM, &[P256_PEM.to_owned()]));
+        /// A token of each algorithm, genuinely issued.
+        static GENUINE: LazyLock<[String; 2]> = LazyLock::new(|| {
+            let es256 = keys(P256_PEM, &[]);
+            let issue = |keys: &TokenKeys| {
+                keys.issue(Uuid::now_v7(), Uuid::now_v7(), Role::Admin)
+                    .unwrap_or_else(|e| panic!("issue: {e}"))
+            };
+            [issue(&KEYS), issue(&es256)]
+        });
+
+        fn kids() -> Vec<String> {
+            KEYS.jwks()
+                .keys
+                .iter()
+                .filter_map(|k| k.common.key_id.clone())
+                .collect()
+        }
+
+        fn b64(bytes: &[u8]) -> String {
+            URL_SAFE_NO_PAD.encode(bytes)
+        }
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                ".{0,8}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::vec(("[a-z]{1,4}", inner), 0..4)
+                        .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// Headers naming our keys or not, with every kind of `alg`.
+        fn header() -> impl Strategy<Value = Value> {
+            let alg = prop_oneof![
+                prop::sample::select(vec![
+                    "EdDSA", "ES256", "none", "None", "HS256", "HS512", "RS256", "PS256", "ES384",
+                    "",
+                ])
+                .prop_map(Value::from),
+                json_value(),
+            ];
+            let kid = prop_oneof![
+                prop::sample::select(kids()).prop_map(Value::from),
+                json_value(),
+            ];
+            (alg, kid, any::<bool>(), json_value()).prop_map(|(alg, kid, typ, extra)| {
+                let mut header = json!({"alg": alg, "kid": kid});
+                if typ {
+                    header["typ"] = json!("JWT");
+                }
+                if let (Value::Object(header), Value::Object(extra)) = (&mut header, extra) {
+                    for (key, value) in extra {
+                        header.entry(key).or_insert(value);
+                    }
+                }
+                header
+            })
+        }
+
+        /// Claims that would pass every check but the signature, or any JSON at all.
+        fn claims() -> impl Strategy<Value = Value> {
+            let now = chrono::Utc::now().timestamp();
+            let plausible =
+                prop::sample::select(vec!["user", "manager", "admin"]).prop_map(move |role| {
+                    json!({"iss": "gatehouse", "aud": "gatehouse", "sub": Uuid::now_v7(),
+                        "sid": Uuid::now_v7(), "role": role, "iat": now, "nbf": now,
+                        "exp": now + 600, "jti": Uuid::now_v7()})
+                });
+            prop_oneof![plausible, json_value()]
+        }
+
+        /// A signature segment: random, empty, or lifted from a genuine token.
+        fn signature() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..80).prop_map(|b| b64(&b)),
+                Just(String::new()),
+                (0..2usize)
+                    .prop_map(|i| { GENUINE[i].rsplit('.').next().unwrap_or_default().to_owned() }),
+            ]
+        }
+
+        /// One edit of a token: replace, insert or delete the character at a position.
+        #[derive(Debug, Clone)]
+        enum Edit {
+            Replace(usize, char),
+            Insert(usize, char),
+            Delete(usize),
+        }
+
+        fn edit() -> impl Strategy<Value = Edit> {
+            let c = prop_oneof![
+                4 => prop::sample::select(
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".chars().collect::<Vec<_>>()
+                ),
+                1 => prop::sample::select(vec!['.', '=', '+', '/', ' ', '\n', '\0', 'é']),
+            ];
+            prop_oneof![
+                (any::<usize>(), c.clone()).prop_map(|(i, c)| Edit::Replace(i, c)),
+                (any::<usize>(), c).prop_map(|(i, c)| Edit::Insert(i, c)),
+                any::<usize>().prop_map(Edit::Delete),
+            ]
+        }
+
+        fn edited(token: &str, edit: &Edit) -> String {
+            let mut chars: Vec<char> = token.chars().collect();
+            match *edit {
+                Edit::Replace(i, c) => {
+                    let i = i % chars.len();
+                    // Replacing a character by itself is no edit: take the next one.
+                    chars[i] = match (chars[i] == c, c == 'A') {
+                        (false, _) => c,
+                        (true, false) => 'A',
+                        (true, true) => 'B',
+                    };
+                }
+                Edit::Insert(i, c) => chars.insert(i % (chars.len() + 1), c),
+                Edit::Delete(i) => {
+                    chars.remove(i % chars.len());
+                }
+            }
+            chars.into_iter().collect()
+        }
+
+        fn genuine_tokens_still_verify() -> Result<(), TestCaseError> {
+            for token in GENUINE.iter() {
+                prop_assert!(KEYS.verify(token).is_ok(), "genuine token refused");
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_strings_are_refused(token in prop_oneof![any::<String>(), "[A-Za-z0-9_.=-]{0,120}"]) {
+                prop_assert!(KEYS.verify(&token).is_err());
+            }
+
+            #[test]
+            fn arbitrary_three_part_base64url_is_refused(
+                parts in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..96), 3),
+            ) {
+                let token = parts.iter().map(|p| b64(p)).collect::<Vec<_>>().join(".");
+                prop_assert!(KEYS.verify(&token).is_err());
+            }
+
+            #[test]
+            fn unsigned_headers_and_claims_are_refused(
+                header in header(),
+                claims in claims(),
+                signature in signature(),
+            ) {
+                let token = format!("{}.{}.{signature}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+                prop_assert!(KEYS.verify(&token).is_err(), "{} {}", header, claims);
+                genuine_tokens_still_verify()?;
+            }
+
+            /// Algorithm confusion: HMAC keyed with our public key, or a key of the caller's
+            /// own (even one embedded in the header), under our `kid`.
+            #[test]
+            fn tokens_signed_with_other_keys_are_refused(
+                kid in prop::sample::select(kids()),
+                claims in claims(),
+                secret in 0..3u8,
+                embed in any::<bool>(),
+            ) {
+                let public = serde_json::to_value(KEYS.jwks()).unwrap_or_default();
+                let x = public["keys"][0]["x"].as_str().unwrap_or_default().to_owned();
+                let hmac = match secret {
+                    0 => x.into_bytes(),
+                    1 => URL_SAFE_NO_PAD.decode(x).unwrap_or_default(),
+                    _ => public.to_string().into_bytes(),
+                };
+                let mut header = Header::new(Algorithm::HS256);
+                header.kid = Some(kid.clone());
+                let forged = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&hmac));
+                prop_assert!(forged.is_ok_and(|t| KEYS.verify(&t).is_err()));
+
+                let theirs = keys(&generate_ed25519_pem(), &[]);
+                let mut header = Header::new(Algorithm::EdDSA);
+                header.kid = Some(kid);
+                if embed {
+                    header.jwk = theirs.jwks().keys.first().cloned();
+                }
+                let forged = jsonwebtoken::encode(&header, &claims, &theirs.signing);
+                prop_assert!(forged.is_ok_and(|t| KEYS.verify(&t).is_err()));
+            }
+
+            #[test]
+            fn any_single_edit_of_a_genuine_token_is_refused(which in 0..2usize, edit in edit()) {
+                let token = &GENUINE[which];
+                let edited = edited(token, &edit);
+                prop_assert_ne!(&edited, token);
+                prop_assert!(KEYS.verify(&edited).is_err(), "{:?} accepted", edit);
+                genuine_tokens_still_verify()?;
+            }
+        }
+    }
 }

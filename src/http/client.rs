@@ -45,18 +45,21 @@ impl FromRequestParts<AppState> for ClientMeta {
 
 /// The client address: the peer, unless the peer is a trusted proxy; then the right-most
 /// `X-Forwarded-For` entry that is not itself a trusted proxy. Entries left of it were
-/// written by the client and can be forged, so they are never believed.
+/// written by the client and can be forged, so they are never believed. Walking from the
+/// right, a garbled entry (non-ASCII bytes included) stops the walk at the last address
+/// believed.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
     let mut client = peer;
+    // Split the raw bytes: skipping a whole header value that is not ASCII would drop the
+    // entries a proxy appended to it and let the client's forged ones left of it through.
     let entries = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
         .collect::<Vec<_>>();
     for entry in entries.iter().rev() {
         let Some(ip) = parse_forwarded_ip(entry) else {
@@ -71,8 +74,8 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     client
 }
 
-fn parse_forwarded_ip(entry: &str) -> Option<IpAddr> {
-    let entry = entry.trim();
+fn parse_forwarded_ip(entry: &[u8]) -> Option<IpAddr> {
+    let entry = std::str::from_utf8(entry).ok()?.trim();
     entry
         .parse::<IpAddr>()
         .ok()
@@ -146,5 +149,255 @@ mod tests {
         assert_eq!(got, ip("10.0.0.3"));
         let got = client_ip(ip("10.0.0.2"), &headers(&["[2001:db8::1]:443"]), &trusted);
         assert_eq!(got, ip("2001:db8::1"));
+    }
+
+    #[test]
+    fn non_ascii_entries_are_garbled_hops_not_skipped_headers() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        let mut forged = headers(&["6.6.6.6"]);
+        // The client's own junk, to which a proxy appended the real client address.
+        if let Ok(value) = HeaderValue::from_bytes(b"\xff, 198.51.100.7") {
+            forged.append("x-forwarded-for", value);
+        }
+        let got = client_ip(ip("10.0.0.2"), &forged, &trusted);
+        assert_eq!(
+            got,
+            ip("198.51.100.7"),
+            "the forged 6.6.6.6 is not believed"
+        );
+        let mut trailing = headers(&["10.0.0.1"]);
+        if let Ok(value) = HeaderValue::from_bytes("é".as_bytes()) {
+            trailing.append("x-forwarded-for", value);
+        }
+        let got = client_ip(ip("10.0.0.2"), &trailing, &trusted);
+        assert_eq!(got, ip("10.0.0.2"), "a garbled last hop stops at the peer");
+    }
+
+    /// Property-based checks of `client_ip` over arbitrary `X-Forwarded-For` values.
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// 10.0.0.0/8 and fd00::/8.
+        fn trusted() -> Vec<IpNet> {
+            nets(&["10.0.0.0/8", "fd00::/8"])
+        }
+
+        fn is_trusted(ip: IpAddr) -> bool {
+            trusted().iter().any(|net| net.contains(&ip))
+        }
+
+        fn trusted_ip() -> impl Strategy<Value = IpAddr> {
+            prop_oneof![
+                any::<[u8; 3]>().prop_map(|[a, b, c]| IpAddr::from([10, a, b, c])),
+                any::<[u16; 7]>().prop_map(|s| {
+                    IpAddr::from([
+                        0xfd00 | (s[0] & 0xff),
+                        s[1],
+                        s[2],
+                        s[3],
+                        s[4],
+                        s[5],
+                        s[6],
+                        1,
+                    ])
+                }),
+            ]
+        }
+
+        fn untrusted_ip() -> impl Strategy<Value = IpAddr> {
+            prop_oneof![
+                any::<[u8; 4]>().prop_map(IpAddr::from),
+                any::<[u16; 8]>().prop_map(IpAddr::from),
+            ]
+            .prop_filter("not trusted", |ip| !is_trusted(*ip))
+        }
+
+        fn any_ip() -> impl Strategy<Value = IpAddr> {
+            prop_oneof![trusted_ip(), untrusted_ip()]
+        }
+
+        /// How a proxy writes an address: bare, with a port, in capitals, padded.
+        fn written(ip: impl Strategy<Value = IpAddr>) -> impl Strategy<Value = Vec<u8>> {
+            (ip, any::<u16>(), 0..3u8, "[ \t]{0,2}", "[ \t]{0,2}").prop_map(
+                |(ip, port, style, left, right)| {
+                    let text = match (style, ip) {
+                        (1, IpAddr::V4(v4)) => format!("{v4}:{port}"),
+                        (1, IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+                        (2, ip) => ip.to_string().to_uppercase(),
+                        (_, ip) => ip.to_string(),
+                    };
+                    format!("{left}{text}{right}").into_bytes()
+                },
+            )
+        }
+
+        /// Whatever a client may put in one comma-separated entry: addresses, near-misses,
+        /// arbitrary bytes (non-UTF-8 included).
+        fn entry() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                4 => written(any_ip()),
+                1 => any_ip().prop_map(|ip| format!("[{ip}]").into_bytes()),
+                1 => "[0-9a-fA-F:.\\[\\] %]{0,20}".prop_map(String::into_bytes),
+                1 => "\\PC{0,8}".prop_map(String::into_bytes),
+                1 => prop::collection::vec(any::<u8>(), 0..12),
+            ]
+        }
+
+        /// One header value: entries joined by commas, with bytes a header cannot carry
+        /// (controls but tab) replaced.
+        fn value() -> impl Strategy<Value = Vec<u8>> {
+            prop::collection::vec(entry(), 0..5).prop_map(|entries| entries.join(&b","[..]))
+        }
+
+        fn header_value(bytes: &[u8]) -> HeaderValue {
+            let clean: Vec<u8> = bytes
+                .iter()
+                .map(|&b| {
+                    if (b < 0x20 && b != b'\t') || b == 0x7f {
+                        b'?'
+                    } else {
+                        b
+                    }
+                })
+                .collect();
+            HeaderValue::from_bytes(&clean).unwrap_or(HeaderValue::from_static("?"))
+        }
+
+        fn header_map(values: &[Vec<u8>]) -> HeaderMap {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append("x-forwarded-for", header_value(value));
+            }
+            headers
+        }
+
+        /// The comma-separated entries of every header, in order, as the header carries them.
+        fn hops(headers: &HeaderMap) -> Vec<Vec<u8>> {
+            headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+                .map(<[u8]>::to_vec)
+                .collect()
+        }
+
+        /// An entry's address, read independently of the code under test: trimmed, the
+        /// UTF-8 entry is an address, or a socket address (`v4:port`, `[v6]:port`).
+        fn address_of(hop: &[u8]) -> Option<IpAddr> {
+            let text = std::str::from_utf8(hop).ok()?.trim();
+            text.parse()
+                .ok()
+                .or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        }
+
+        /// The documented rule: the peer unless it is trusted; then walk the entries from
+        /// the right, stopping at the first untrusted address, or at a garbled entry (the
+        /// last address believed so far stands).
+        fn rule(peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+            if !is_trusted(peer) {
+                return peer;
+            }
+            let mut client = peer;
+            for hop in hops(headers).iter().rev() {
+                match address_of(hop) {
+                    None => return client,
+                    Some(ip) if !is_trusted(ip) => return ip,
+                    Some(ip) => client = ip,
+                }
+            }
+            client
+        }
+
+        /// True when some run of `hop`'s bytes spells `ip`.
+        fn literally_in(hop: &[u8], ip: IpAddr) -> bool {
+            (0..hop.len()).any(|start| {
+                (start + 1..=hop.len()).any(|end| {
+                    std::str::from_utf8(&hop[start..end])
+                        .is_ok_and(|text| text.parse::<IpAddr>() == Ok(ip))
+                })
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn the_result_is_the_peer_or_an_address_in_the_header(
+                peer in any_ip(),
+                values in prop::collection::vec(value(), 0..4),
+            ) {
+                let headers = header_map(&values);
+                let got = client_ip(peer, &headers, &trusted());
+                prop_assert!(
+                    got == peer || hops(&headers).iter().any(|hop| literally_in(hop, got)),
+                    "{} from {:?}", got, headers
+                );
+            }
+
+            #[test]
+            fn untrusted_peers_are_the_client(
+                peer in untrusted_ip(),
+                values in prop::collection::vec(value(), 0..4),
+            ) {
+                prop_assert_eq!(client_ip(peer, &header_map(&values), &trusted()), peer);
+            }
+
+            #[test]
+            fn trusted_peers_follow_the_documented_rule(
+                peer in trusted_ip(),
+                values in prop::collection::vec(value(), 0..4),
+            ) {
+                let headers = header_map(&values);
+                prop_assert_eq!(client_ip(peer, &headers, &trusted()), rule(peer, &headers));
+            }
+
+            #[test]
+            fn a_chain_of_trusted_hops_yields_its_left_most(
+                peer in trusted_ip(),
+                values in prop::collection::vec(
+                    prop::collection::vec(written(trusted_ip()), 1..4)
+                        .prop_map(|entries| entries.join(&b","[..])),
+                    0..4,
+                ),
+            ) {
+                let headers = header_map(&values);
+                let left_most = hops(&headers).first().and_then(|hop| address_of(hop));
+                prop_assert_eq!(client_ip(peer, &headers, &trusted()), left_most.unwrap_or(peer));
+            }
+
+            /// Whatever the client sends, the address a trusted proxy appended for it is the
+            /// one believed: on a header of its own, after the client's last one, or all
+            /// joined on one line.
+            #[test]
+            fn forged_entries_never_hide_the_real_client(
+                forged in prop::collection::vec(value(), 0..4),
+                client in written(untrusted_ip()),
+                proxies in prop::collection::vec(written(trusted_ip()), 0..3),
+                peer in trusted_ip(),
+                style in 0..3u8,
+            ) {
+                let Some(expected) = address_of(&client) else {
+                    return Err(TestCaseError::fail("written addresses parse"));
+                };
+                let appended = std::iter::once(client).chain(proxies).collect::<Vec<_>>().join(&b", "[..]);
+                let mut values = forged;
+                match (style, values.last_mut()) {
+                    (1, Some(last)) => {
+                        last.extend_from_slice(b", ");
+                        last.extend_from_slice(&appended);
+                    }
+                    (2, Some(_)) => {
+                        let mut line = values.join(&b", "[..]);
+                        line.extend_from_slice(b", ");
+                        line.extend_from_slice(&appended);
+                        values = vec![line];
+                    }
+                    _ => values.push(appended),
+                }
+                let headers = header_map(&values);
+                prop_assert_eq!(client_ip(peer, &headers, &trusted()), expected, "{:?}", headers);
+            }
+        }
     }
 }

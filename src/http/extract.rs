@@ -47,7 +47,7 @@ impl<T: Serialize> IntoResponse for AppJson<T> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
+        let path = path_text(error.path());
         let inner = error.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
@@ -112,7 +112,7 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let deserializer =
         serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let path = error.path().to_string();
+        let path = path_text(error.path());
         ApiError::validation(vec![field_error(&path, &error.into_inner().to_string())])
     })
 }
@@ -134,6 +134,16 @@ fn is_json(headers: &HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// A path as `field_error` takes it: empty at the top level. (The path's own rendering of
+/// the top level, `.`, is also that of a key named `.`.)
+fn path_text(path: &serde_path_to_error::Path) -> String {
+    if path.iter().len() == 0 {
+        String::new()
+    } else {
+        path.to_string()
+    }
+}
+
 /// Turns serde's message into a field error. A missing field is reported against its
 /// parent, so its own name is taken from the message.
 fn field_error(path: &str, message: &str) -> FieldError {
@@ -143,7 +153,7 @@ fn field_error(path: &str, message: &str) -> FieldError {
         .unwrap_or(message)
         .to_owned();
     let named = backticked(&message);
-    let parent = if path == "." { "" } else { path };
+    let parent = path;
     let join = |name: &str| {
         if parent.is_empty() {
             name.to_owned()
@@ -158,6 +168,12 @@ fn field_error(path: &str, message: &str) -> FieldError {
         (
             named.map(join).unwrap_or_else(|| parent.to_owned()),
             "required",
+        )
+    } else if message.starts_with("duplicate field") {
+        // Reported against the parent too (`page=1&page=2` would name no parameter).
+        (
+            named.map(join).unwrap_or_else(|| parent.to_owned()),
+            "invalid",
         )
     } else {
         (parent.to_owned(), "invalid")
@@ -295,5 +311,11 @@ mod tests {
         let errors = error.map(|e| e.field_errors().to_vec()).unwrap_or_default();
         assert_eq!(errors[0].field, "bogus");
         assert_eq!(errors[0].code, "unknown_field");
+        let error = parse_query::<Paging>("page=1&page=2").err();
+        let errors = error.map(|e| e.field_errors().to_vec()).unwrap_or_default();
+        assert_eq!(errors[0].field, "page", "a repeated parameter is named");
+        let error = parse_query::<Paging>(".=1").err();
+        let errors = error.map(|e| e.field_errors().to_vec()).unwrap_or_default();
+        assert_eq!(errors[0].field, ".", "a parameter named `.` is named");
     }
 }

@@ -192,4 +192,147 @@ mod tests {
         };
         assert!(query.check(&blind()).is_err());
     }
+
+    /// Property-based checks of the query string as `AppQuery` reads it, then `check`.
+    mod props {
+        use super::*;
+        use crate::http::extract::parse_query;
+        use crate::paging::MAX_PER_PAGE;
+        use proptest::prelude::*;
+
+        const KNOWN: [&str; 10] = [
+            "page",
+            "per_page",
+            "role",
+            "status",
+            "email",
+            "q",
+            "created_after",
+            "created_before",
+            "sort",
+            "order",
+        ];
+
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                6 => prop::sample::select(KNOWN.to_vec()).prop_map(str::to_owned),
+                1 => "[a-z_]{0,10}",
+                1 => ".{0,6}",
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                prop::sample::select(vec![
+                    i64::MIN,
+                    i64::MIN + 1,
+                    -1,
+                    0,
+                    1,
+                    2,
+                    20,
+                    99,
+                    100,
+                    101,
+                    i64::MAX - 1,
+                    i64::MAX,
+                ])
+                .prop_map(|n| n.to_string()),
+                "-?[0-9]{19,40}",
+                "[+-]?[0-9]{0,4}(\\.[0-9]*)?(e[0-9]+)?",
+                prop::sample::select(vec![
+                    "user",
+                    "manager",
+                    "admin",
+                    "active",
+                    "deactivated",
+                    "created_at",
+                    "name",
+                    "last_login_at",
+                    "asc",
+                    "desc",
+                    "ada@example.com",
+                    "Ada@Example.COM",
+                    "2024-01-02T03:04:05Z",
+                    "2024-13-40T99:99:99+25:00",
+                    "",
+                    " ",
+                ])
+                .prop_map(str::to_owned),
+                "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})",
+                ".{0,24}",
+                "\\PC{0,120}",
+            ]
+        }
+
+        /// One `key=value` pair as a client may send it: encoded properly, raw (so `%`,
+        /// `+`, `&`, `=` mean what they mean), a bare key, or percent-encoded junk.
+        fn pair() -> impl Strategy<Value = String> {
+            (key(), value(), 0..4u8).prop_map(|(key, value, style)| match style {
+                0 => form_urlencoded::Serializer::new(String::new())
+                    .append_pair(&key, &value)
+                    .finish(),
+                1 => format!("{key}={value}"),
+                2 => key,
+                _ => format!(
+                    "{key}={}",
+                    value
+                        .bytes()
+                        .map(|b| format!("%{b:02X}"))
+                        .collect::<String>()
+                ),
+            })
+        }
+
+        fn query() -> impl Strategy<Value = String> {
+            prop_oneof![
+                6 => prop::collection::vec(pair(), 0..6).prop_map(|pairs| pairs.join("&")),
+                1 => "([a-z_]{1,9}=?|%[0-9A-Fa-f]{0,2}|[&=+;#?])*",
+                1 => any::<String>(),
+            ]
+        }
+
+        fn keys_of(query: &str) -> Vec<String> {
+            form_urlencoded::parse(query.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn queries_give_a_bounded_filter_or_name_the_parameter(query in query()) {
+                let sent = keys_of(&query);
+                match parse_query::<ListQuery>(&query) {
+                    Ok(parsed) => match parsed.check(&blind()) {
+                        Ok(filter) => {
+                            let paging = filter.paging;
+                            prop_assert!(paging.page >= 1, "{:?}", paging);
+                            prop_assert!((1..=MAX_PER_PAGE).contains(&paging.per_page), "{:?}", paging);
+                            let offset = (paging.page - 1).checked_mul(paging.per_page).unwrap_or(i64::MAX);
+                            prop_assert_eq!(paging.offset, offset);
+                        }
+                        Err(problems) => {
+                            prop_assert!(!problems.is_empty());
+                            for (field, _) in problems {
+                                prop_assert!(["page", "per_page", "email", "q"].contains(&field), "{}", field);
+                            }
+                        }
+                    },
+                    Err(error) => {
+                        prop_assert_eq!(error.code(), "validation_failed");
+                        let errors = error.field_errors();
+                        prop_assert!(!errors.is_empty());
+                        for error in errors {
+                            let known = KNOWN.contains(&error.field.as_str());
+                            let unknown = error.code == "unknown_field" && sent.contains(&error.field);
+                            prop_assert!(known || unknown, "{:?} for {:?}", error, query);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
