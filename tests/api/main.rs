@@ -3,6 +3,7 @@
 mod helpers;
 mod mail;
 
+mod attacks;
 mod audit;
 mod auth;
 mod avatars;
