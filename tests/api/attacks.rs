@@ -21,7 +21,7 @@ use crate::helpers::{Actor, PASSWORD, TestApp, count, problem};
 
 /// Every table a refused request must leave alone, one labelled line each, and the number
 /// of audit events (kept apart: a refused login is audited by contract).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 struct Snapshot {
     tables: Vec<String>,
     audit_events: i64,
@@ -213,7 +213,7 @@ async fn stored_role(app: &TestApp, id: &str) -> String {
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn registration_refuses_control_characters_and_look_alike_addresses_and_writes_nothing() {
+async fn registration_refuses_sql_shaped_addresses_and_control_characters_writing_nothing() {
     let app = TestApp::spawn().await;
     let before = snapshot(&app).await;
     let cases = [
@@ -255,6 +255,9 @@ async fn registration_refuses_control_characters_and_look_alike_addresses_and_wr
 async fn sql_and_unicode_in_registration_fields_are_stored_as_plain_text() {
     let app = TestApp::spawn().await;
     let password = "' OR 1=1 -- and a long tail";
+    // Names keep bidi controls, joiners and combining marks: scripts and emoji need them,
+    // and a name only ever reaches JSON and (escaped) mail bodies. Addresses may carry the
+    // ASCII specials RFC 5321 allows, quote and percent included.
     let people = [
         ("o'brien--@example.com", "Robert'); DROP TABLE users; --"),
         ("100%_sure@example.com", "\"; DROP TABLE users; --"),
@@ -717,6 +720,33 @@ async fn ten_megabyte_bodies_are_413_and_write_nothing() {
     assert_eq!(app.get("/health/live").await.status(), 200, "still serving");
 }
 
+#[tokio::test]
+async fn with_rate_limits_on_the_limiter_reading_addresses_also_stops_at_the_limit() {
+    // The limiter reads the address out of these bodies before any handler does.
+    let app = TestApp::spawn_with(&["--rate-limit-enabled", "true"]).await;
+    let before = snapshot(&app).await;
+    let body = || {
+        ten_megabytes(
+            json!({"email": "big@example.com", "password": PASSWORD}),
+            "name",
+        )
+    };
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/auth/forgot-password",
+        "/api/v1/auth/resend-verification",
+    ] {
+        let response = send_raw(&app, Method::POST, path, None, body()).await;
+        problem(response, 413, "payload_too_large").await;
+        assert_eq!(
+            post_chunked(&app, path, body()).await,
+            413,
+            "chunked {path}"
+        );
+    }
+    assert_unchanged(&app, &before, "10 MB through the limiter").await;
+}
+
 // ---------------------------------------------------------------------------------------
 // 4. Deeply nested and oversized preferences
 // ---------------------------------------------------------------------------------------
@@ -936,7 +966,8 @@ async fn malformed_ids_on_every_id_route_are_404_problems() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let ada = app.member(&admin, "ada@example.com", "user").await;
-    let long = "7".repeat(8 * 1024);
+    // 60,000 characters: near the longest URI the client sends at all (64 KiB).
+    let (long, longer) = ("7".repeat(8 * 1024), "7".repeat(60_000));
     let bad_ids = [
         "..%2F..%2Fetc%2Fpasswd",
         "..%2F..%2F..%2Fapi%2Fv1%2Fusers%2Fme",
@@ -951,6 +982,7 @@ async fn malformed_ids_on_every_id_route_are_404_problems() {
         "1e3",
         "%20",
         long.as_str(),
+        longer.as_str(),
         // Valid UUIDs of nobody.
         "00000000-0000-0000-0000-000000000000",
         "0193A5C4-7F0E-7C1A-9B1E-5D2F3A4B5C6D",
