@@ -1,4 +1,7 @@
-//! Page numbers and sizes of listings, checked the same way everywhere.
+//! Page numbers and sizes of listings, and the instants they filter on, checked the same
+//! way everywhere.
+
+use chrono::{DateTime, Datelike, Utc};
 
 use crate::users::model::{FieldProblems, Invalid};
 
@@ -63,6 +66,22 @@ impl Paging {
     }
 }
 
+/// Checks an instant of a listing filter: RFC 3339 has four-digit years (0000-9999). The
+/// parser also takes signed years far beyond them, which PostgreSQL cannot hold (before
+/// 4713 BC it refuses the value, and the query would fail), so those are refused here.
+pub fn check_instant(
+    field: &'static str,
+    value: Option<DateTime<Utc>>,
+    problems: &mut FieldProblems,
+) {
+    if value.is_some_and(|instant| !(0..=9999).contains(&instant.year())) {
+        problems.push((
+            field,
+            Invalid::new("out_of_range", "must have a year from 0000 to 9999"),
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +108,28 @@ mod tests {
         );
         assert_eq!(Paging::default().total_pages(57), 3);
         assert_eq!(Paging::default().total_pages(0), 0);
+    }
+
+    #[test]
+    fn instants_keep_to_four_digit_years() {
+        let instant = |text: &str| text.parse::<DateTime<Utc>>().ok();
+        let mut problems = Vec::new();
+        for fine in [
+            "0000-01-01T00:00:00Z",
+            "2026-11-26T12:00:00Z",
+            "9999-12-31T23:59:59Z",
+        ] {
+            assert!(instant(fine).is_some(), "{fine}");
+            check_instant("from", instant(fine), &mut problems);
+        }
+        check_instant("from", None, &mut problems);
+        assert!(problems.is_empty());
+        for far in ["-9999-01-01T00:00:00Z", "+10000-01-01T00:00:00Z"] {
+            assert!(instant(far).is_some(), "the parser takes {far}");
+            check_instant("to", instant(far), &mut problems);
+        }
+        let fields: Vec<&str> = problems.iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["to", "to"]);
     }
 
     mod props {

@@ -6,7 +6,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::event::{Action, Outcome};
-use crate::paging::Paging;
+use crate::paging::{Paging, check_instant};
 use crate::users::model::FieldProblems;
 
 /// Query parameters of `GET /api/v1/audit-events` (admin).
@@ -73,9 +73,17 @@ pub struct AuditFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-fn paging(page: Option<i64>, per_page: Option<i64>) -> Result<Paging, FieldProblems> {
+/// Checks the parameters both queries share: paging and the time window.
+fn paging(
+    page: Option<i64>,
+    per_page: Option<i64>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Paging, FieldProblems> {
     let mut problems = Vec::new();
     let paging = Paging::check(page, per_page, &mut problems);
+    check_instant("from", from, &mut problems);
+    check_instant("to", to, &mut problems);
     if problems.is_empty() {
         Ok(paging)
     } else {
@@ -87,7 +95,7 @@ impl AuditQuery {
     /// Checks the parameters.
     pub fn check(self) -> Result<AuditFilter, FieldProblems> {
         Ok(AuditFilter {
-            paging: paging(self.page, self.per_page)?,
+            paging: paging(self.page, self.per_page, self.from, self.to)?,
             actor_id: self.actor_id,
             target_id: self.target_id,
             involving: None,
@@ -103,7 +111,7 @@ impl OwnAuditQuery {
     /// Checks the parameters, for the events involving `user_id`.
     pub fn check(self, user_id: Uuid) -> Result<AuditFilter, FieldProblems> {
         Ok(AuditFilter {
-            paging: paging(self.page, self.per_page)?,
+            paging: paging(self.page, self.per_page, self.from, self.to)?,
             involving: Some(user_id),
             action: self.action,
             outcome: self.outcome,

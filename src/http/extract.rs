@@ -170,10 +170,10 @@ fn field_error(path: &str, message: &str) -> FieldError {
             "required",
         )
     } else if message.starts_with("duplicate field") {
-        // Reported against the parent too (`page=1&page=2` would name no parameter).
+        // Reported against the object holding it, like a missing field.
         (
             named.map(join).unwrap_or_else(|| parent.to_owned()),
-            "invalid",
+            "duplicate_field",
         )
     } else {
         (parent.to_owned(), "invalid")
@@ -280,6 +280,16 @@ mod tests {
                 "nested.x",
                 "unknown_field",
             ),
+            (
+                r#"{"email":"a@b.c","age":1,"email":"x@y.z"}"#,
+                "email",
+                "duplicate_field",
+            ),
+            (
+                r#"{"email":"a@b.c","age":1,"nested":{"flag":true,"flag":false}}"#,
+                "nested.flag",
+                "duplicate_field",
+            ),
         ];
         for (body, field, code) in cases {
             let error = extract(Some("application/json"), body).await.err();
@@ -307,6 +317,10 @@ mod tests {
         let error = parse_query::<Paging>("page=two").err();
         let errors = error.map(|e| e.field_errors().to_vec()).unwrap_or_default();
         assert_eq!(errors[0].field, "page");
+        let error = parse_query::<Paging>("role=user&role=admin").err();
+        let errors = error.map(|e| e.field_errors().to_vec()).unwrap_or_default();
+        assert_eq!(errors[0].field, "role");
+        assert_eq!(errors[0].code, "duplicate_field");
         let error = parse_query::<Paging>("bogus=1").err();
         let errors = error.map(|e| e.field_errors().to_vec()).unwrap_or_default();
         assert_eq!(errors[0].field, "bogus");

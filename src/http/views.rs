@@ -24,7 +24,7 @@ pub struct UserView {
     pub status: Status,
     /// Where the avatar is served; null without one.
     pub avatar_url: Option<String>,
-    /// Any JSON object, at most 16 KiB.
+    /// Any JSON object, at most 16 KiB, nested at most 32 levels of objects and arrays.
     #[schema(value_type = Object)]
     pub preferences: serde_json::Value,
     pub created_at: DateTime<Utc>,

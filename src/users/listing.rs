@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::model::{Email, FieldProblems, Invalid, Role, Status};
 use crate::crypto::BlindIndex;
-use crate::paging::Paging;
+use crate::paging::{Paging, check_instant};
 
 /// Sort keys.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
@@ -82,6 +82,8 @@ impl ListQuery {
     pub fn check(self, blind_index: &BlindIndex) -> Result<ListFilter, FieldProblems> {
         let mut problems = Vec::new();
         let paging = Paging::check(self.page, self.per_page, &mut problems);
+        check_instant("created_after", self.created_after, &mut problems);
+        check_instant("created_before", self.created_before, &mut problems);
         let email_index = match self.email.as_deref() {
             Some(raw) => match Email::parse(raw) {
                 Ok(email) => Some(blind_index.compute(&email.normalised())),

@@ -215,10 +215,22 @@ impl Name {
 /// Largest accepted preferences document, serialised.
 pub const MAX_PREFERENCES_BYTES: usize = 16 * 1024;
 
-/// Checks that preferences are a JSON object of at most 16 KiB.
+/// Deepest accepted nesting of preferences. Settings need a few levels; a bound well
+/// below common parsers' limits (serde_json's is 128) keeps every response that embeds
+/// them (a user inside a page of users) readable by any client.
+pub const MAX_PREFERENCES_DEPTH: usize = 32;
+
+/// Checks that preferences are a JSON object of at most 16 KiB, nested at most
+/// [`MAX_PREFERENCES_DEPTH`] levels.
 pub fn check_preferences(value: &serde_json::Value) -> Result<(), Invalid> {
     if !value.is_object() {
         return Err(Invalid::new("invalid_type", "must be a JSON object"));
+    }
+    if depth(value) > MAX_PREFERENCES_DEPTH {
+        return Err(Invalid::new(
+            "too_deep",
+            format!("must not nest more than {MAX_PREFERENCES_DEPTH} levels"),
+        ));
     }
     if serde_json::to_vec(value).map_or(usize::MAX, |v| v.len()) > MAX_PREFERENCES_BYTES {
         return Err(Invalid::new("too_large", "must be at most 16 KiB"));
@@ -231,6 +243,16 @@ pub fn check_preferences(value: &serde_json::Value) -> Result<(), Invalid> {
         ));
     }
     Ok(())
+}
+
+/// Levels of objects and arrays: 0 for a scalar, 1 for `{"theme": "dark"}`. (The JSON
+/// parser bounds the recursion.)
+fn depth(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        serde_json::Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 fn has_nul(value: &serde_json::Value) -> bool {
@@ -315,6 +337,21 @@ mod tests {
         assert_eq!(
             check_preferences(&big).err().map(|e| e.code),
             Some("too_large")
+        );
+        let nested = |levels: usize| {
+            let text = format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+            serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default()
+        };
+        assert!(check_preferences(&nested(MAX_PREFERENCES_DEPTH)).is_ok());
+        assert_eq!(
+            check_preferences(&nested(MAX_PREFERENCES_DEPTH + 1))
+                .err()
+                .map(|e| e.code),
+            Some("too_deep")
+        );
+        assert_eq!(
+            check_preferences(&serde_json::json!({"a": [[[[]]]]})).ok(),
+            Some(())
         );
     }
 

@@ -4,6 +4,7 @@ mod helpers;
 mod mail;
 mod private;
 
+mod attacks;
 mod audit;
 mod auth;
 mod avatars;

@@ -45,7 +45,7 @@ pub struct RegisterRequest {
     /// 1-100 characters after trimming.
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
-    /// Any JSON object up to 16 KiB.
+    /// Any JSON object up to 16 KiB, nested at most 32 levels of objects and arrays.
     #[schema(value_type = Option<Object>)]
     pub preferences: Option<serde_json::Value>,
 }

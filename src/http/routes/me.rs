@@ -48,6 +48,7 @@ pub struct UpdateProfileRequest {
     #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// Merge patch (RFC 7396): a `null` value removes a key; `null` as a whole clears them.
+    /// The merged preferences must stay within 16 KiB and 32 levels of nesting.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Object>)]
     pub preferences: Option<serde_json::Value>,
