@@ -1,6 +1,8 @@
 //! PostgreSQL: the connection pool, creating the database if missing, and the versioned,
 //! reversible migrations embedded in the binary.
 
+pub mod reserved;
+
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -16,6 +18,14 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub struct PoolSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// How many of `max_connections` are kept out of the pool for the authenticated read
+    /// (see [`reserved`]): a quarter, at most eight.
+    pub fn reserved(&self) -> usize {
+        usize::try_from((self.max_connections / 4).min(8)).unwrap_or(0)
+    }
 }
 
 /// Where one migration stands in a database.
@@ -87,7 +97,7 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
 pub async fn connect(url: &str, settings: PoolSettings) -> Result<PgPool, DbError> {
     let options = PgConnectOptions::from_str(url).map_err(DbError::BadUrl)?;
     PgPoolOptions::new()
-        .max_connections(settings.max_connections)
+        .max_connections(settings.max_connections - settings.reserved() as u32)
         .min_connections(1)
         .acquire_timeout(settings.acquire_timeout)
         .idle_timeout(Duration::from_secs(600))

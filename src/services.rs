@@ -12,6 +12,7 @@ use crate::auth::tokens::{KeyError, TokenKeys};
 use crate::avatars::ImageWorkers;
 use crate::config::{Environment, Settings};
 use crate::crypto::{BlindIndex, FieldCipher};
+use crate::db::reserved::Reserved;
 use crate::email::worker::{Transport, TransportError, Worker};
 use crate::rate_limit::RateLimiter;
 use crate::rate_limit::redis::RedisStore;
@@ -20,6 +21,8 @@ use crate::rate_limit::redis::RedisStore;
 pub struct Services {
     pub settings: Settings,
     pub db: PgPool,
+    /// Connections kept out of the pool for the read of every authenticated request.
+    pub reserved: Reserved,
     pub cipher: Arc<FieldCipher>,
     pub blind_index: BlindIndex,
     pub passwords: Passwords,
@@ -83,6 +86,7 @@ impl Services {
             outbox_wake: Arc::new(Notify::new()),
             images: ImageWorkers::default(),
             limiter,
+            reserved: Reserved::new(crate::app::pool_settings(&settings).reserved()),
             db,
             settings,
         })

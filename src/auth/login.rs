@@ -212,8 +212,16 @@ pub async fn authenticate(services: &Services, token: &str) -> Result<Authentica
         TokenError::Expired => AuthError::TokenExpired,
         TokenError::Invalid => AuthError::InvalidToken,
     })?;
-    let found =
-        sessions::session_user(&services.db, &services.cipher, claims.sid, claims.sub).await?;
+    let cipher = services.cipher.clone();
+    let found = services
+        .reserved
+        .run(&services.db, |connection| {
+            let cipher = cipher.clone();
+            Box::pin(async move {
+                sessions::session_user(connection, &cipher, claims.sid, claims.sub).await
+            })
+        })
+        .await?;
     match found {
         Some(found) if found.session_open && found.user.status == Status::Active => {
             Ok(Authenticated {

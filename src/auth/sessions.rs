@@ -1,5 +1,7 @@
 //! SQL of sessions and their rotating refresh tokens.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
@@ -203,15 +205,18 @@ pub async fn session_user<'e>(
     session_id: Uuid,
     user_id: Uuid,
 ) -> Result<Option<SessionUser>, sqlx::Error> {
-    let row: Option<SessionUserRow> = sqlx::query_as(&format!(
-        "SELECT {USER_COLUMNS}, (s.ended_at IS NULL AND s.expires_at > now()) AS session_open
-         FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.id = $1 AND s.user_id = $2"
-    ))
-    .bind(session_id)
-    .bind(user_id)
-    .fetch_optional(executor)
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {USER_COLUMNS}, (s.ended_at IS NULL AND s.expires_at > now()) AS session_open
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = $1 AND s.user_id = $2"
+        )
+    });
+    let row: Option<SessionUserRow> = sqlx::query_as(SQL.as_str())
+        .bind(session_id)
+        .bind(user_id)
+        .fetch_optional(executor)
+        .await?;
     row.map(|r| {
         Ok(SessionUser {
             user: r.user.into_user(cipher)?,

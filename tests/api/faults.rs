@@ -524,3 +524,45 @@ async fn two_instances_let_exactly_one_rotation_of_a_refresh_token_win() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn connections_the_database_cuts_are_replaced_without_failing_a_request() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let admin = app.admin().await;
+    let reserved = &app.state.services().reserved;
+    for _ in 0..8 {
+        assert_eq!(
+            app.get_as("/api/v1/users/me", &admin.token).await.status(),
+            200
+        );
+    }
+    let size = reserved.open();
+    assert!(size > 0, "the authenticated read uses reserved connections");
+
+    // What a failover or an operator's pg_terminate_backend does to open connections.
+    let server = sqlx::PgPool::connect(&crate::helpers::admin_url())
+        .await
+        .expect("server");
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&app.db.name)
+    .fetch_all(&server)
+    .await
+    .expect("terminate");
+    assert!(cut.len() >= size, "cut {} connections", cut.len());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    for _ in 0..3 * size {
+        assert_eq!(
+            app.get_as("/api/v1/users/me", &admin.token).await.status(),
+            200
+        );
+    }
+    assert_eq!(
+        reserved.open(),
+        size,
+        "every reserved connection was replaced"
+    );
+}
