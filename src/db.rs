@@ -22,9 +22,9 @@ pub struct PoolSettings {
 
 impl PoolSettings {
     /// How many of `max_connections` are kept out of the pool for the authenticated read
-    /// (see [`reserved`]): a quarter, at most eight.
+    /// (see [`reserved`]): half, at most eight.
     pub fn reserved(&self) -> usize {
-        usize::try_from((self.max_connections / 4).min(8)).unwrap_or(0)
+        usize::try_from((self.max_connections / 2).min(8)).unwrap_or(0)
     }
 }
 

@@ -86,7 +86,10 @@ impl Services {
             outbox_wake: Arc::new(Notify::new()),
             images: ImageWorkers::default(),
             limiter,
-            reserved: Reserved::new(crate::app::pool_settings(&settings).reserved()),
+            reserved: {
+                let pool = crate::app::pool_settings(&settings);
+                Reserved::new(pool.reserved(), pool.acquire_timeout)
+            },
             db,
             settings,
         })

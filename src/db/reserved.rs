@@ -1,19 +1,17 @@
-//! A few connections kept out of the pool for the one read every authenticated request
-//! makes.
+//! Connections kept out of the pool for the one read every authenticated request makes.
 //!
 //! sqlx pings a connection each time it goes back to its pool, so every pooled query
 //! costs two round trips to PostgreSQL. A reserved connection is taken from the pool
-//! once (`detach`) and then used directly: one round trip. A request takes a reserved
-//! connection only if one is free at that instant and otherwise uses the pool, so the
-//! reserve never makes anyone wait.
+//! once (`detach`) and then used directly: one round trip. The reserve is a small pool
+//! of its own: a fair semaphore hands out its connections, with the same bounded wait as
+//! the pool.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection, PgPool};
-use tokio::sync::Mutex;
+use tokio::sync::Semaphore;
 
 /// A reserved connection unused for longer than this is pinged before use, like the
 /// pool's idle connections (see `db::connect`).
@@ -37,73 +35,78 @@ impl Held {
     }
 }
 
-/// The reserve: `size` slots, each empty until first needed.
+/// The reserve: at most `size` connections, each opened when first needed.
 pub struct Reserved {
-    slots: Box<[Mutex<Option<Held>>]>,
-    next: AtomicUsize,
+    permits: Semaphore,
+    idle: std::sync::Mutex<Vec<Held>>,
+    size: usize,
+    wait: Duration,
 }
 
 impl Reserved {
-    /// A reserve of `size` connections (none is opened before it is needed).
-    pub fn new(size: usize) -> Self {
+    /// A reserve of `size` connections, for which a request waits at most `wait`.
+    pub fn new(size: usize, wait: Duration) -> Self {
         Self {
-            slots: (0..size).map(|_| Mutex::new(None)).collect(),
-            next: AtomicUsize::new(0),
+            permits: Semaphore::new(size),
+            idle: std::sync::Mutex::new(Vec::with_capacity(size)),
+            size,
+            wait,
         }
     }
 
-    /// Runs `query` on a free reserved connection, or else on one from `pool`.
+    /// Runs `query` on a reserved connection (on one from `pool` if the reserve is empty).
     ///
-    /// An empty slot is filled from the pool. A reserved connection that turns out to be
-    /// broken (the database restarted or cut it) is dropped and the query runs once more
-    /// on a pooled connection, so `query` must be safe to repeat: a read. The slot is
-    /// filled again on a later request.
+    /// A missing connection is taken from the pool. A reserved connection that turns out
+    /// to be broken (the database restarted or cut it) is dropped and the query runs once
+    /// more on a fresh one, so `query` must be safe to repeat: a read.
     pub async fn run<T, F>(&self, pool: &PgPool, query: F) -> Result<T, sqlx::Error>
     where
         F: for<'c> Fn(&'c mut PgConnection) -> QueryFuture<'c, T>,
     {
-        let size = self.slots.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        for offset in 0..size {
-            let Ok(mut slot) = self.slots[(start + offset) % size].try_lock() else {
-                continue;
-            };
-            let mut held = match slot.take() {
-                Some(mut held) => {
-                    let alive = held.used.elapsed() <= PING_AFTER_IDLE
-                        || held.connection.ping().await.is_ok();
-                    let result = if alive {
-                        query(&mut held.connection).await
-                    } else {
-                        Err(sqlx::Error::PoolClosed)
-                    };
-                    match result {
-                        Err(error) if super::is_unavailable(&error) => Held::from(pool).await?,
-                        done => {
-                            held.used = Instant::now();
-                            *slot = Some(held);
-                            return done;
-                        }
+        if self.size == 0 {
+            let mut connection = pool.acquire().await?;
+            return query(&mut connection).await;
+        }
+        let _permit = tokio::time::timeout(self.wait, self.permits.acquire())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut held = match reused {
+            Some(mut held) => {
+                let alive =
+                    held.used.elapsed() <= PING_AFTER_IDLE || held.connection.ping().await.is_ok();
+                let result = if alive {
+                    query(&mut held.connection).await
+                } else {
+                    Err(sqlx::Error::PoolClosed)
+                };
+                match result {
+                    Err(error) if super::is_unavailable(&error) => Held::from(pool).await?,
+                    done => {
+                        self.put_back(held);
+                        return done;
                     }
                 }
-                None => Held::from(pool).await?,
-            };
-            let result = query(&mut held.connection).await;
-            if !result.as_ref().err().is_some_and(super::is_unavailable) {
-                held.used = Instant::now();
-                *slot = Some(held);
             }
-            return result;
+            None => Held::from(pool).await?,
+        };
+        let result = query(&mut held.connection).await;
+        if !result.as_ref().err().is_some_and(super::is_unavailable) {
+            self.put_back(held);
         }
-        let mut connection = pool.acquire().await?;
-        query(&mut connection).await
+        result
     }
 
-    /// How many reserved connections are open.
-    pub fn open(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|slot| slot.try_lock().map_or(true, |held| held.is_some()))
-            .count()
+    fn put_back(&self, mut held: Held) {
+        held.used = Instant::now();
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(held);
+        }
+    }
+
+    /// How many reserved connections are open and idle.
+    pub fn idle(&self) -> usize {
+        self.idle.lock().map_or(0, |idle| idle.len())
     }
 }

@@ -319,26 +319,33 @@ async fn a_redis_outage_falls_back_to_the_process_and_redis_is_used_again_when_b
 #[tokio::test]
 async fn sigterm_under_load_finishes_the_requests_in_flight_and_exits_0() {
     let db = TestDb::empty().await;
-    let mut instance = Instance::start(&db.url, &[("SHUTDOWN_TIMEOUT", "20")]);
+    let mut instance = Instance::start(
+        &db.url,
+        &[("SHUTDOWN_TIMEOUT", "20"), ("PASSWORD_HASH_THREADS", "1")],
+    );
     let instance_base = instance.base.clone();
-    // Logins take a password hash each, so several are in flight when the signal comes.
+    // Logins take a password hash each on one hashing thread, so when the first answer
+    // arrives the others are still queued or hashing: then the signal is sent.
     let client = instance.client.clone();
-    let in_flight = join_all((0..6).map(|_| {
-        let (client, base) = (client.clone(), instance_base.clone());
+    let (answered, mut first_answer) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let in_flight = join_all((0..12).map(|_| {
+        let (client, base, answered) = (client.clone(), instance_base.clone(), answered.clone());
         async move {
-            client
+            let answer = client
                 .post(format!("{base}/api/v1/auth/login"))
                 .json(&json!({"email": ADMIN, "password": PASSWORD}))
                 .send()
                 .await
-                .map(|r| (r.status().as_u16(), Instant::now()))
+                .map(|r| (r.status().as_u16(), Instant::now()));
+            let _ = answered.send(());
+            answer
         }
     }));
     let signalled = Arc::new(std::sync::Mutex::new(None));
     let signal = {
         let signalled = signalled.clone();
         async move {
-            tokio::time::sleep(Duration::from_millis(150)).await;
+            let _ = first_answer.recv().await;
             tokio::task::spawn_blocking(move || {
                 if let Ok(mut at) = signalled.lock() {
                     *at = Some(Instant::now());
@@ -536,7 +543,7 @@ async fn connections_the_database_cuts_are_replaced_without_failing_a_request() 
             200
         );
     }
-    let size = reserved.open();
+    let size = reserved.idle();
     assert!(size > 0, "the authenticated read uses reserved connections");
 
     // What a failover or an operator's pg_terminate_backend does to open connections.
@@ -561,7 +568,7 @@ async fn connections_the_database_cuts_are_replaced_without_failing_a_request() 
         );
     }
     assert_eq!(
-        reserved.open(),
+        reserved.idle(),
         size,
         "every reserved connection was replaced"
     );
