@@ -75,6 +75,32 @@ async fn the_profile_reads_and_merges_preferences() {
 }
 
 #[tokio::test]
+async fn a_json_array_is_no_profile_change() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let ada = app.member(&admin, "ada@example.com", "user").await;
+    let patch = |body: Value| {
+        app.send(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(ada.token.as_str()),
+            Some(body),
+        )
+    };
+    body(patch(json!({"preferences": {"theme": "dark"}})).await, 200).await;
+
+    // serde fills a struct from an array by position: this was `{"name": null,
+    // "preferences": null}` and cleared the preferences.
+    let answer = problem(patch(json!([null, null])).await, 422, "validation_failed").await;
+    assert_eq!(
+        answer["errors"][0]["message"],
+        "the body must be a JSON object"
+    );
+    let me = body(app.get_as("/api/v1/users/me", &ada.token).await, 200).await;
+    assert_eq!(me["preferences"], json!({"theme": "dark"}));
+}
+
+#[tokio::test]
 async fn changing_the_password_ends_the_other_sessions() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
