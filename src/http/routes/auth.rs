@@ -48,7 +48,7 @@ pub struct RegisterRequest {
     )]
     pub name: String,
     /// Any JSON object up to 16 KiB.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::http::openapi::new_preferences_schema)]
     pub preferences: Option<serde_json::Value>,
 }
 

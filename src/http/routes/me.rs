@@ -51,7 +51,7 @@ pub struct UpdateProfileRequest {
     pub name: Option<String>,
     /// Merge patch (RFC 7396): a `null` value removes a key; `null` as a whole clears them.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::http::openapi::preferences_patch_schema)]
     pub preferences: Option<serde_json::Value>,
 }
 
