@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::error::{FieldError, Problem};
+use super::responses;
 use super::routes;
 use crate::app::AppState;
 
@@ -128,13 +129,45 @@ impl Modify for BearerAuth {
 
 /// Every documented route, with its part of the document.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::health::router())
         .merge(routes::jwks::router())
         .nest("/api/v1/auth", routes::auth::router())
         .nest("/api/v1/users/me", routes::me::router())
         .nest("/api/v1/users", routes::users::router())
-        .nest("/api/v1/audit-events", routes::audit::router())
+        .nest("/api/v1/audit-events", routes::audit::router());
+    add_rate_limited(router.get_openapi_mut());
+    router
+}
+
+/// Rate limits apply to every route, so every operation can answer 429: added here once
+/// rather than to each operation's annotation, where a new route could forget it.
+fn add_rate_limited(document: &mut Document) {
+    const NAME: &str = "RateLimited";
+    document
+        .components
+        .get_or_insert_with(Default::default)
+        .responses
+        .insert(NAME.to_owned(), RefOr::T(responses::rate_limited()));
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .entry("429".to_owned())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name(NAME)));
+        }
+    }
 }
 
 /// The OpenAPI document alone (for `gatehouse openapi` and the committed copy).
