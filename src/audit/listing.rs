@@ -25,7 +25,7 @@ pub struct AuditQuery {
     /// Only events about this user.
     pub target_id: Option<Uuid>,
     /// Only this action, e.g. `auth.login`.
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub action: Option<Action>,
     /// Only this outcome.
     #[param(inline)]
@@ -48,7 +48,7 @@ pub struct OwnAuditQuery {
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<i64>,
     /// Only this action, e.g. `auth.login`.
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub action: Option<Action>,
     /// Only this outcome.
     #[param(inline)]

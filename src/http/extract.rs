@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -44,9 +44,12 @@ impl<T: Serialize> IntoResponse for AppJson<T> {
 }
 
 /// Parses a JSON document, telling a broken document (400) from a wrong shape (422).
+/// Every request body of the API is a JSON object: an array is refused even where serde
+/// would accept it, since serde fills a struct from an array by position (`[null, null]`
+/// would be a profile patch clearing the preferences).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let parsed = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = path_text(error.path());
         let inner = error.into_inner();
         match inner.classify() {
@@ -55,7 +58,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
             _ => ApiError::malformed(format!("The body is not valid JSON: {inner}.")),
         }
-    })?;
+    });
+    let is_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    match parsed {
+        // A broken document stays a 400, whatever it starts with.
+        Err(error) if error.status() == StatusCode::BAD_REQUEST => return Err(error),
+        _ if is_array => {
+            return Err(ApiError::invalid_field(
+                "",
+                "invalid",
+                "the body must be a JSON object",
+            ));
+        }
+        _ => {}
+    }
+    let value = parsed?;
     deserializer.end().map_err(|_| {
         ApiError::malformed("The body has trailing characters after the JSON value.")
     })?;
@@ -195,7 +212,6 @@ fn backticked(message: &str) -> Option<&str> {
 mod tests {
     use super::*;
     use axum::body::Body;
-    use axum::http::StatusCode;
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
@@ -258,6 +274,28 @@ mod tests {
                 "{body:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn arrays_are_not_objects() {
+        // serde would fill the struct by position from these.
+        for body in [r#"["a@b.c", 3]"#, r#" ["a@b.c", 3, null]"#, "[]"] {
+            let error = extract(Some("application/json"), body).await.err();
+            assert_eq!(
+                error.as_ref().map(|e| e.code()),
+                Some("validation_failed"),
+                "{body}"
+            );
+            let errors = error.map(|e| e.field_errors().to_vec()).unwrap_or_default();
+            assert_eq!(
+                errors[0].message, "the body must be a JSON object",
+                "{body}"
+            );
+        }
+        let error = extract(Some("application/json"), r#"["a@b.c", 3"#)
+            .await
+            .err();
+        assert_eq!(error.map(|e| e.code()), Some("malformed_request"));
     }
 
     #[tokio::test]

@@ -1,12 +1,20 @@
 //! The OpenAPI document, generated from the same route registrations that build the router,
 //! so the two cannot drift apart.
 
+use std::borrow::Cow;
+
 use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::schema::{
+    AdditionalProperties, AnyOfBuilder, ArrayBuilder, Object, ObjectBuilder, Schema, SchemaType,
+    Type,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::error::{FieldError, Problem};
+use super::responses;
 use super::routes;
 use crate::app::AppState;
 
@@ -25,10 +33,84 @@ use crate::app::AppState;
         (name = "audit", description = "The audit trail."),
         (name = "operations", description = "Health, readiness and metrics."),
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(Problem, FieldError, PreferenceValue)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;
+
+/// A value inside `preferences`: any JSON value, except that no string or key may hold
+/// U+0000, which PostgreSQL's `jsonb` cannot store (such a request is refused with 422).
+pub struct PreferenceValue;
+
+/// Strings without U+0000.
+const NO_NUL: &str = "^[^\\u0000]*$";
+
+fn string_without_nul() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(NO_NUL))
+        .build()
+}
+
+impl PartialSchema for PreferenceValue {
+    fn schema() -> RefOr<Schema> {
+        let itself = || Ref::from_schema_name(Self::name());
+        AnyOfBuilder::new()
+            .description(Some(
+                "Any JSON value whose strings and keys hold no U+0000 (PostgreSQL's `jsonb` cannot store it).",
+            ))
+            .item(Object::with_type(SchemaType::from_iter([
+                Type::Null,
+                Type::Boolean,
+                Type::Number,
+            ])))
+            .item(string_without_nul())
+            .item(ArrayBuilder::new().items(itself()))
+            .item(object_of_values(Type::Object, "An object."))
+            .into()
+    }
+}
+
+impl ToSchema for PreferenceValue {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("PreferenceValue")
+    }
+}
+
+fn object_of_values(schema_type: impl Into<SchemaType>, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .description(Some(description))
+        .property_names(Some(string_without_nul()))
+        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::Ref(
+            Ref::from_schema_name(PreferenceValue::name()),
+        ))))
+        .build()
+}
+
+/// `schema_with` of a user's `preferences`.
+pub fn preferences_schema() -> Object {
+    object_of_values(
+        Type::Object,
+        "Any JSON object, at most 16 KiB, nested at most 32 levels of objects and arrays.",
+    )
+}
+
+/// `schema_with` of the optional `preferences` of a new account.
+pub fn new_preferences_schema() -> Object {
+    object_of_values(
+        SchemaType::from_iter([Type::Object, Type::Null]),
+        "Any JSON object up to 16 KiB, nested at most 32 levels of objects and arrays.",
+    )
+}
+
+/// `schema_with` of a `preferences` change.
+pub fn preferences_patch_schema() -> Object {
+    object_of_values(
+        SchemaType::from_iter([Type::Object, Type::Null]),
+        "Merge patch (RFC 7396): a `null` value removes a key; `null` as a whole clears them.",
+    )
+}
 
 /// Declares the bearer (JWT access token) security scheme.
 struct BearerAuth;
@@ -50,13 +132,45 @@ impl Modify for BearerAuth {
 
 /// Every documented route, with its part of the document.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::health::router())
         .merge(routes::jwks::router())
         .nest("/api/v1/auth", routes::auth::router())
         .nest("/api/v1/users/me", routes::me::router())
         .nest("/api/v1/users", routes::users::router())
-        .nest("/api/v1/audit-events", routes::audit::router())
+        .nest("/api/v1/audit-events", routes::audit::router());
+    add_rate_limited(router.get_openapi_mut());
+    router
+}
+
+/// Rate limits apply to every route, so every operation can answer 429: added here once
+/// rather than to each operation's annotation, where a new route could forget it.
+fn add_rate_limited(document: &mut Document) {
+    const NAME: &str = "RateLimited";
+    document
+        .components
+        .get_or_insert_with(Default::default)
+        .responses
+        .insert(NAME.to_owned(), RefOr::T(responses::rate_limited()));
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .entry("429".to_owned())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name(NAME)));
+        }
+    }
 }
 
 /// The OpenAPI document alone (for `gatehouse openapi` and the committed copy).

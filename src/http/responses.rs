@@ -1,9 +1,11 @@
 //! Error responses shared by many operations, for the OpenAPI document: every JSON body
 //! can be malformed (400), too large (413) or of the wrong type (415), and every operation
-//! can meet an internal error (500) or an unavailable database (503).
+//! can meet a rate limit (429), an internal error (500) or an unavailable database (503).
 
 use std::collections::BTreeMap;
 
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
 use super::examples::problem;
@@ -137,4 +139,43 @@ impl utoipa::IntoResponses for ServerErrors {
             ),
         ])
     }
+}
+
+/// 429, which every route can answer while rate limits are on (the document adds it to
+/// every operation as a reference to this response).
+pub fn rate_limited() -> Response {
+    let seconds = |description: &str| {
+        HeaderBuilder::new()
+            .schema(Object::with_type(Type::Integer))
+            .description(Some(description))
+            .build()
+    };
+    let content = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Problem")))
+        .example(Some(problem(
+            429,
+            "rate_limited",
+            "Too many requests; try again in 12 seconds.",
+        )))
+        .build();
+    ResponseBuilder::new()
+        .description(
+            "A rate limit ran out (every route is limited per client IP while limits are on, the \
+             sign-in and recovery routes more tightly).",
+        )
+        .header("Retry-After", seconds("Seconds until a retry can succeed."))
+        .header(
+            "RateLimit-Limit",
+            seconds("Requests allowed in the window of the limit closest to running out."),
+        )
+        .header(
+            "RateLimit-Remaining",
+            seconds("Requests left in that window."),
+        )
+        .header(
+            "RateLimit-Reset",
+            seconds("Seconds until that window resets."),
+        )
+        .content("application/problem+json", content)
+        .build()
 }

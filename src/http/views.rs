@@ -25,7 +25,7 @@ pub struct UserView {
     /// Where the avatar is served; null without one.
     pub avatar_url: Option<String>,
     /// Any JSON object, at most 16 KiB, nested at most 32 levels of objects and arrays.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::http::openapi::preferences_schema)]
     pub preferences: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

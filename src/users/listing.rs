@@ -45,10 +45,13 @@ pub struct ListQuery {
     #[param(inline)]
     pub status: Option<Status>,
     /// Exact email address (case-insensitive).
-    #[param(max_length = 254)]
+    #[param(format = "email", max_length = 254)]
     pub email: Option<String>,
-    /// Case-insensitive substring of the name.
-    #[param(max_length = 100)]
+    /// Case-insensitive substring of the name: at most 100 characters after trimming white
+    /// space, without control characters.
+    #[param(
+        pattern = "^[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*([^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]([^\\u0000-\\u001F\\u007F-\\u009F]{0,98}[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?)?[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
+    )]
     pub q: Option<String>,
     /// Created strictly after this instant (RFC 3339).
     pub created_after: Option<DateTime<Utc>>,

@@ -75,6 +75,57 @@ async fn the_profile_reads_and_merges_preferences() {
 }
 
 #[tokio::test]
+async fn a_json_array_is_no_profile_change() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let ada = app.member(&admin, "ada@example.com", "user").await;
+    let patch = |body: Value| {
+        app.send(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(ada.token.as_str()),
+            Some(body),
+        )
+    };
+    body(patch(json!({"preferences": {"theme": "dark"}})).await, 200).await;
+
+    // serde fills a struct from an array by position: this was `{"name": null,
+    // "preferences": null}` and cleared the preferences.
+    let answer = problem(patch(json!([null, null])).await, 422, "validation_failed").await;
+    assert_eq!(
+        answer["errors"][0]["message"],
+        "the body must be a JSON object"
+    );
+    let me = body(app.get_as("/api/v1/users/me", &ada.token).await, 200).await;
+    assert_eq!(me["preferences"], json!({"theme": "dark"}));
+}
+
+#[tokio::test]
+async fn preferences_keep_extreme_numbers() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let ada = app.member(&admin, "ada@example.com", "user").await;
+    // PostgreSQL prints jsonb numbers in full, f64::MAX as 309 digits: reading them back
+    // failed (500) or gave a neighbouring float, until serde_json parsed them exactly.
+    let preferences = json!({"max": f64::MAX, "min": f64::MIN, "tiny": 5e-324,
+                             "big": 8.760507567994012e23, "odd": 5.586712853076766e193});
+    let me = body(
+        app.send(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(ada.token.as_str()),
+            Some(json!({"preferences": preferences.clone()})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(me["preferences"], preferences);
+    let me = body(app.get_as("/api/v1/users/me", &ada.token).await, 200).await;
+    assert_eq!(me["preferences"], preferences);
+}
+
+#[tokio::test]
 async fn changing_the_password_ends_the_other_sessions() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;

@@ -58,3 +58,21 @@ async fn interactive_docs_are_served_from_the_binary() {
         }
     }
 }
+
+#[test]
+fn every_operation_documents_the_rate_limit() {
+    let document: serde_json::Value =
+        serde_json::from_str(&openapi::document_json()).expect("document is JSON");
+    let paths = document["paths"].as_object().cloned().unwrap_or_default();
+    assert!(!paths.is_empty());
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().cloned().unwrap_or_default() {
+            assert_eq!(
+                operation["responses"]["429"]["$ref"], "#/components/responses/RateLimited",
+                "{method} {path}"
+            );
+        }
+    }
+    let rate_limited = &document["components"]["responses"]["RateLimited"];
+    assert!(rate_limited["headers"]["Retry-After"].is_object());
+}

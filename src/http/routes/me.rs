@@ -44,13 +44,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Ada King", "preferences": {"theme": "light", "locale": null}}))]
 pub struct UpdateProfileRequest {
-    /// 1-100 characters after trimming.
-    #[schema(min_length = 1, max_length = 100)]
+    /// 1-100 characters after trimming white space, without control characters.
+    #[schema(
+        pattern = "^[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]([^\\u0000-\\u001F\\u007F-\\u009F]{0,98}[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
+    )]
     pub name: Option<String>,
     /// Merge patch (RFC 7396): a `null` value removes a key; `null` as a whole clears them.
     /// The merged preferences must stay within 16 KiB and 32 levels of nesting.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = crate::http::openapi::preferences_patch_schema)]
     pub preferences: Option<serde_json::Value>,
 }
 
