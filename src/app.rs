@@ -170,6 +170,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     serve(listener, router(state.clone()), shutdown, drain).await?;
     outbox.stop().await;
+    state.services().reserved.close().await;
     state.db().close().await;
     tracing::info!("gatehouse stopped");
     Ok(())

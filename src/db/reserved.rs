@@ -105,6 +105,19 @@ impl Reserved {
         }
     }
 
+    /// Closes the idle reserved connections politely (at shutdown, after the server has
+    /// drained, so none is in use).
+    pub async fn close(&self) {
+        let idle = self
+            .idle
+            .lock()
+            .map(|mut idle| std::mem::take(&mut *idle))
+            .unwrap_or_default();
+        for held in idle {
+            let _ = held.connection.close().await;
+        }
+    }
+
     /// How many reserved connections are open and idle.
     pub fn idle(&self) -> usize {
         self.idle.lock().map_or(0, |idle| idle.len())

@@ -88,4 +88,5 @@ async fn metrics_count_requests_by_route_and_status_and_show_the_pool() {
     );
     assert!(text.contains("db_pool_connections"), "{text}");
     assert!(text.contains("db_pool_max_connections"), "{text}");
+    assert!(text.contains("db_reserved_idle_connections"), "{text}");
 }

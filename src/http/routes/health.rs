@@ -87,6 +87,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("db_pool_idle_connections").set(f64::from(idle));
     metrics::gauge!("db_pool_in_use_connections").set(f64::from(size.saturating_sub(idle)));
     metrics::gauge!("db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
+    metrics::gauge!("db_reserved_idle_connections").set(state.services().reserved.idle() as f64);
     metrics::gauge!("password_hash_queue").set(state.services().passwords.queue_length() as f64);
     // The backlog needs the database; without it the gauge keeps its last value.
     if let Ok(backlog) = crate::email::outbox::backlog(pool).await {
