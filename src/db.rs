@@ -84,8 +84,9 @@ pub async fn ensure_database(url: &str) -> Result<(), DbError> {
 }
 
 /// A connection idle for longer than this is pinged before use; one used more recently is
-/// trusted, since sqlx already pings every connection when it goes back to the pool.
-const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
+/// trusted, since sqlx already pings every connection when it goes back to the pool. The
+/// reserved connections follow the same rule.
+pub(crate) const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
 
 /// Opens the pool. Connections are checked out with a bounded wait so that a database
 /// outage turns into quick 503s rather than requests piling up.

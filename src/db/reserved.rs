@@ -11,11 +11,9 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection, PgPool};
-use tokio::sync::Semaphore;
 
-/// A reserved connection unused for longer than this is pinged before use, like the
-/// pool's idle connections (see `db::connect`).
-const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
+use super::{PING_AFTER_IDLE, is_unavailable};
+use tokio::sync::Semaphore;
 
 /// A query's future, borrowing the connection it runs on.
 pub type QueryFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, sqlx::Error>> + Send + 'c>>;
@@ -72,27 +70,23 @@ impl Reserved {
             .map_err(|_| sqlx::Error::PoolTimedOut)?
             .map_err(|_| sqlx::Error::PoolClosed)?;
         let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let mut held = match reused {
-            Some(mut held) => {
-                let alive =
-                    held.used.elapsed() <= PING_AFTER_IDLE || held.connection.ping().await.is_ok();
-                let result = if alive {
-                    query(&mut held.connection).await
-                } else {
-                    Err(sqlx::Error::PoolClosed)
-                };
-                match result {
-                    Err(error) if super::is_unavailable(&error) => Held::from(pool).await?,
+        if let Some(mut held) = reused {
+            let alive =
+                held.used.elapsed() <= PING_AFTER_IDLE || held.connection.ping().await.is_ok();
+            if alive {
+                match query(&mut held.connection).await {
+                    // Broken: dropped, and the read is repeated on a fresh connection.
+                    Err(error) if is_unavailable(&error) => {}
                     done => {
                         self.put_back(held);
                         return done;
                     }
                 }
             }
-            None => Held::from(pool).await?,
-        };
+        }
+        let mut held = Held::from(pool).await?;
         let result = query(&mut held.connection).await;
-        if !result.as_ref().err().is_some_and(super::is_unavailable) {
+        if !result.as_ref().err().is_some_and(is_unavailable) {
             self.put_back(held);
         }
         result
