@@ -212,11 +212,10 @@ pub async fn authenticate(services: &Services, token: &str) -> Result<Authentica
         TokenError::Expired => AuthError::TokenExpired,
         TokenError::Invalid => AuthError::InvalidToken,
     })?;
-    let cipher = services.cipher.clone();
     let found = services
         .reserved
         .run(&services.db, |connection| {
-            let cipher = cipher.clone();
+            let cipher = services.cipher.clone();
             Box::pin(async move {
                 sessions::session_user(connection, &cipher, claims.sid, claims.sub).await
             })
