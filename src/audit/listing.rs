@@ -74,7 +74,7 @@ pub struct AuditFilter {
 }
 
 /// Checks the parameters both queries share: paging and the time window.
-fn paging(
+fn paging_and_window(
     page: Option<i64>,
     per_page: Option<i64>,
     from: Option<DateTime<Utc>>,
@@ -95,7 +95,7 @@ impl AuditQuery {
     /// Checks the parameters.
     pub fn check(self) -> Result<AuditFilter, FieldProblems> {
         Ok(AuditFilter {
-            paging: paging(self.page, self.per_page, self.from, self.to)?,
+            paging: paging_and_window(self.page, self.per_page, self.from, self.to)?,
             actor_id: self.actor_id,
             target_id: self.target_id,
             involving: None,
@@ -111,7 +111,7 @@ impl OwnAuditQuery {
     /// Checks the parameters, for the events involving `user_id`.
     pub fn check(self, user_id: Uuid) -> Result<AuditFilter, FieldProblems> {
         Ok(AuditFilter {
-            paging: paging(self.page, self.per_page, self.from, self.to)?,
+            paging: paging_and_window(self.page, self.per_page, self.from, self.to)?,
             involving: Some(user_id),
             action: self.action,
             outcome: self.outcome,

@@ -163,14 +163,13 @@ fn path_text(path: &serde_path_to_error::Path) -> String {
 
 /// Turns serde's message into a field error. A missing field is reported against its
 /// parent, so its own name is taken from the message.
-fn field_error(path: &str, message: &str) -> FieldError {
+fn field_error(parent: &str, message: &str) -> FieldError {
     let message = message
         .split(" at line ")
         .next()
         .unwrap_or(message)
         .to_owned();
     let named = backticked(&message);
-    let parent = path;
     let join = |name: &str| {
         if parent.is_empty() {
             name.to_owned()
