@@ -88,6 +88,30 @@ fn object_of_values(schema_type: impl Into<SchemaType>, description: &str) -> Ob
         .build()
 }
 
+/// The name rule of `users::model::Name` as a pattern: 1-100 characters once white space
+/// is trimmed, no control characters.
+const NAME_PATTERN: &str = "^[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]([^\\u0000-\\u001F\\u007F-\\u009F]{0,98}[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$";
+
+fn name_of_type(schema_type: impl Into<SchemaType>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .description(Some(
+            "1-100 characters after trimming white space, without control characters.",
+        ))
+        .pattern(Some(NAME_PATTERN))
+        .build()
+}
+
+/// `schema_with` of a required `name`.
+pub fn name_schema() -> Object {
+    name_of_type(Type::String)
+}
+
+/// `schema_with` of an optional `name`.
+pub fn optional_name_schema() -> Object {
+    name_of_type(SchemaType::from_iter([Type::String, Type::Null]))
+}
+
 /// `schema_with` of a user's `preferences`.
 pub fn preferences_schema() -> Object {
     object_of_values(

@@ -43,9 +43,7 @@ pub struct RegisterRequest {
     #[schema(min_length = 10, max_length = 128)]
     pub password: String,
     /// 1-100 characters after trimming white space, without control characters.
-    #[schema(
-        pattern = "^[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]([^\\u0000-\\u001F\\u007F-\\u009F]{0,98}[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
-    )]
+    #[schema(schema_with = crate::http::openapi::name_schema)]
     pub name: String,
     /// Any JSON object up to 16 KiB, nested at most 32 levels of objects and arrays.
     #[schema(schema_with = crate::http::openapi::new_preferences_schema)]

@@ -45,9 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[schema(example = json!({"name": "Ada King", "preferences": {"theme": "light", "locale": null}}))]
 pub struct UpdateProfileRequest {
     /// 1-100 characters after trimming white space, without control characters.
-    #[schema(
-        pattern = "^[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]([^\\u0000-\\u001F\\u007F-\\u009F]{0,98}[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
-    )]
+    #[schema(schema_with = crate::http::openapi::optional_name_schema)]
     pub name: Option<String>,
     /// Merge patch (RFC 7396): a `null` value removes a key; `null` as a whole clears them.
     /// The merged preferences must stay within 16 KiB and 32 levels of nesting.

@@ -44,9 +44,7 @@ pub struct CreateUserRequest {
     #[schema(format = "email", max_length = 254)]
     pub email: String,
     /// 1-100 characters after trimming white space, without control characters.
-    #[schema(
-        pattern = "^[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]([^\\u0000-\\u001F\\u007F-\\u009F]{0,98}[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
-    )]
+    #[schema(schema_with = crate::http::openapi::name_schema)]
     pub name: String,
     pub role: Role,
     /// Without one, an invitation mail lets the person choose it (link valid 7 days).
