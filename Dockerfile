@@ -24,9 +24,12 @@ WORKDIR /build
 # - No incremental compilation: it only costs time and space in a one-shot build.
 # Set before the dependency build: the profile is part of every crate's fingerprint,
 # so the same values must be in force in both `cargo build` runs below.
+# - SQLX_OFFLINE: the sqlx macros check queries against the committed .sqlx/ data, not
+#   a database (there is none in the build).
 ENV CARGO_PROFILE_RELEASE_STRIP=symbols \
     CARGO_INCREMENTAL=0 \
-    CARGO_TERM_COLOR=never
+    CARGO_TERM_COLOR=never \
+    SQLX_OFFLINE=true
 
 # Dependency cache, with plain image layers (works with any builder, and with
 # `--cache-from`/`--cache-to` registry caches in CI, unlike BuildKit cache mounts):
@@ -45,11 +48,13 @@ RUN mkdir src bench/src \
     && rm -rf src
 
 # The real sources, and the files compiled into the binary: migrations/ (embedded by
-# `sqlx::migrate!`) and data/ (the common-password list, `include_str!`'d).
+# `sqlx::migrate!`), data/ (the common-password list, `include_str!`'d) and .sqlx/ (the
+# checked queries' data, read by the sqlx macros).
 # Anything else the build should see must also be allowed in .dockerignore.
 COPY src ./src
 COPY migrations ./migrations
 COPY data ./data
+COPY .sqlx ./.sqlx
 
 # `touch`: COPY keeps the files' original modification times, which may be older than
 # the dummy build above; without it Cargo could judge the dummy crate up to date.

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use gatehouse::auth::password::{ITERATIONS, LANES, MEMORY_KIB, Passwords};
+use gatehouse::passwords::{ITERATIONS, LANES, MEMORY_KIB, Passwords};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,10 +1,8 @@
-//! The application: shared state, the router with its middleware, and the server's life
-//! cycle from start to graceful shutdown.
+//! The application: the router with its middleware, and the server's life cycle from
+//! start to graceful shutdown.
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -13,8 +11,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
-use metrics_exporter_prometheus::PrometheusHandle;
-use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -25,80 +21,10 @@ use crate::config::Settings;
 use crate::db;
 use crate::http::error::ApiError;
 use crate::http::{middleware, openapi, rate_limit, routes};
-use crate::services::{Services, StartError};
+use crate::mail::transport::TransportError;
+use crate::mailer::Worker;
 
-/// State shared by every request. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-struct Inner {
-    services: Services,
-    metrics: PrometheusHandle,
-    shutting_down: AtomicBool,
-    cors_origins: Vec<HeaderValue>,
-    public_url_is_https: bool,
-}
-
-impl AppState {
-    /// Assembles the state from validated settings and an open pool; fails on keys or
-    /// addresses that do not work.
-    pub fn new(settings: Settings, db: PgPool) -> Result<Self, StartError> {
-        let cors_origins = settings
-            .config
-            .cors_origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
-        let public_url_is_https = settings.config.public_url.starts_with("https://");
-        Ok(Self(Arc::new(Inner {
-            services: Services::new(settings, db)?,
-            metrics: crate::telemetry::metrics_handle(),
-            shutting_down: AtomicBool::new(false),
-            cors_origins,
-            public_url_is_https,
-        })))
-    }
-
-    /// The domain services.
-    pub fn services(&self) -> &Services {
-        &self.0.services
-    }
-
-    /// The validated settings.
-    pub fn settings(&self) -> &Settings {
-        &self.0.services.settings
-    }
-
-    /// The database pool.
-    pub fn db(&self) -> &PgPool {
-        &self.0.services.db
-    }
-
-    /// The metrics recorder's handle.
-    pub fn metrics(&self) -> &PrometheusHandle {
-        &self.0.metrics
-    }
-
-    /// True once shutdown has begun: readiness then answers 503 so balancers stop sending.
-    pub fn is_shutting_down(&self) -> bool {
-        self.0.shutting_down.load(Ordering::Relaxed)
-    }
-
-    /// Marks the service as shutting down.
-    pub fn begin_shutdown(&self) {
-        self.0.shutting_down.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether CORS allows this `Origin`.
-    pub fn cors_allows(&self, origin: &HeaderValue) -> bool {
-        self.0.cors_origins.iter().any(|o| o == origin)
-    }
-
-    /// Whether the service is published over HTTPS (then HSTS is sent).
-    pub fn public_url_is_https(&self) -> bool {
-        self.0.public_url_is_https
-    }
-}
+pub use crate::http::state::{AppError, AppState};
 
 /// The complete router with its middleware, ready to serve.
 pub fn router(state: AppState) -> Router {
@@ -119,9 +45,8 @@ pub fn router(state: AppState) -> Router {
 /// catcher, CORS, rate limits, the request timeout, and the body limit closest to the
 /// handlers.
 pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
-    let config = &state.settings().config;
-    let body_limit = usize::try_from(config.body_limit).unwrap_or(usize::MAX);
-    let timeout = Duration::from_secs(config.request_timeout);
+    let server = &state.settings().server;
+    let (body_limit, timeout) = (server.body_limit, server.request_timeout);
     routes
         .fallback(middleware::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -145,18 +70,18 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
 /// SIGINT, draining in-flight requests.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     warn_about_development_keys(&settings);
-    let config = &settings.config;
-    let url = config.database_url.expose();
+    let url = settings.database.url.expose();
     db::ensure_database(url).await?;
-    let pool = db::connect(url, pool_settings(&settings)).await?;
+    let pool = db::connect(url, db::PoolSettings::from(&settings.database)).await?;
     db::migrate_up(&pool).await?;
 
-    let listener = TcpListener::bind(config.bind_addr)
+    let bind_addr = settings.server.bind_addr;
+    let listener = TcpListener::bind(bind_addr)
         .await
-        .with_context(|| format!("cannot listen on BIND_ADDR={}", config.bind_addr))?;
-    let drain = Duration::from_secs(config.shutdown_timeout);
+        .with_context(|| format!("cannot listen on BIND_ADDR={bind_addr}"))?;
+    let drain = settings.server.shutdown_timeout;
     let state = AppState::new(settings, pool)?;
-    crate::auth::registration::bootstrap_admin(state.services())
+    crate::users::accounts::bootstrap_admin(state.deps())
         .await
         .map_err(|e| anyhow::anyhow!("BOOTSTRAP_ADMIN_EMAIL: {e}"))?;
     let outbox = OutboxWorker::start(&state)?;
@@ -170,7 +95,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     serve(listener, router(state.clone()), shutdown, drain).await?;
     outbox.stop().await;
-    state.services().reserved.close().await;
+    state.deps().reserved.close().await;
     state.db().close().await;
     tracing::info!("gatehouse stopped");
     Ok(())
@@ -184,8 +109,8 @@ pub struct OutboxWorker {
 
 impl OutboxWorker {
     /// Starts delivering queued mail.
-    pub fn start(state: &AppState) -> Result<Self, StartError> {
-        let worker = state.services().outbox_worker()?;
+    pub fn start(state: &AppState) -> Result<Self, TransportError> {
+        let worker = Worker::new(state.deps())?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(worker.run(stopped));
         Ok(Self { stop, task })
@@ -200,14 +125,6 @@ impl OutboxWorker {
         {
             tracing::warn!("email outbox worker did not stop in time");
         }
-    }
-}
-
-/// Pool settings from the configuration.
-pub fn pool_settings(settings: &Settings) -> db::PoolSettings {
-    db::PoolSettings {
-        max_connections: settings.config.database_max_connections,
-        acquire_timeout: Duration::from_secs(settings.config.database_acquire_timeout),
     }
 }
 

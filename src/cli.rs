@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, LogFormat};
+use crate::deps::Deps;
+use crate::request::RequestMeta;
 use crate::secret::Secret;
+use crate::users::accounts::{self, NewAccount, Origin};
 use crate::{app, db, telemetry};
 
 /// Gatehouse: user management over HTTP.
@@ -137,19 +140,19 @@ fn create_admin(args: CreateAdminArgs) -> ExitCode {
     }
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
     block_on(async move {
-        let url = settings.config.database_url.expose().clone();
+        let url = settings.database.url.expose().clone();
         db::ensure_database(&url).await?;
-        let pool = db::connect(&url, app::pool_settings(&settings)).await?;
+        let pool = db::connect(&url, db::PoolSettings::from(&settings.database)).await?;
         db::migrate_up(&pool).await?;
-        let services = crate::services::Services::new(settings, pool.clone())?;
-        let user = crate::auth::registration::create_admin(
-            &services,
-            &args.email,
-            &args.name,
-            &password,
-            crate::auth::registration::AdminOrigin::CommandLine,
-        )
-        .await?;
+        let deps = Deps::new(settings, pool.clone())?;
+        let input = NewAccount {
+            email: args.email,
+            name: args.name,
+            password: Some(password),
+            preferences: None,
+        };
+        let meta = RequestMeta::system();
+        let user = accounts::create(&deps, Origin::CommandLine, input, &meta).await?;
         println!("admin created: {}", user.id);
         pool.close().await;
         Ok(())
@@ -157,7 +160,7 @@ fn create_admin(args: CreateAdminArgs) -> ExitCode {
 }
 
 fn generate_key(out: Option<&std::path::Path>) -> ExitCode {
-    let pem = crate::auth::tokens::generate_ed25519_pem();
+    let pem = crate::tokens::generate_ed25519_pem();
     let Some(path) = out else {
         print!("{pem}");
         return ExitCode::SUCCESS;

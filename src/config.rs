@@ -1,14 +1,20 @@
 //! Settings: every option is an environment variable and a flag of `gatehouse serve`,
-//! parsed by clap, then checked as a whole and resolved into [`Settings`].
+//! parsed by clap ([`Config`]), then checked as a whole and resolved into typed
+//! [`Settings`] (durations, URLs, sizes, loaded keys). After start-up nothing converts a
+//! setting or falls back to a default: a value that cannot be used stops the start with a
+//! message naming its variable.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{ArgAction, Args, ValueEnum};
 use ipnet::IpNet;
+use lettre::message::Mailbox;
+use url::Url;
 
 use crate::rate_limit::gcra::Limit;
 use crate::rate_limit::policy::Limits;
@@ -69,7 +75,7 @@ pub struct Config {
     /// Base of the links in emails (scheme, host, optional port and path).
     #[arg(long, env = "PUBLIC_URL", default_value = "http://localhost:8080",
           value_parser = parse_public_url)]
-    pub public_url: String,
+    pub public_url: Url,
 
     /// `development` or `production`.
     #[arg(long = "env", env = "GATEHOUSE_ENV", value_enum, default_value_t = Environment::Development)]
@@ -201,13 +207,13 @@ pub struct Config {
 
     /// Largest accepted JSON request body, in bytes.
     #[arg(long, env = "BODY_LIMIT", default_value_t = 65_536,
-          value_parser = clap::value_parser!(u64).range(1_024..=16_777_216))]
-    pub body_limit: u64,
+          value_parser = parse_body_limit)]
+    pub body_limit: usize,
 
     /// Threads hashing passwords at once (default: one per CPU core).
     #[arg(long, env = "PASSWORD_HASH_THREADS",
-          value_parser = clap::value_parser!(u64).range(1..=256))]
-    pub password_hash_threads: Option<u64>,
+          value_parser = parse_threads)]
+    pub password_hash_threads: Option<usize>,
 
     /// Seconds that shutdown waits for in-flight requests before giving up on them.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 30,
@@ -219,11 +225,105 @@ pub struct Config {
 #[derive(Clone, PartialEq, Eq)]
 pub struct EncryptionKeys(pub Vec<(String, [u8; 32])>);
 
-/// Settings after validation, with every key loaded.
+/// Settings after validation: typed, with every key loaded.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub config: Config,
+    pub environment: Environment,
+    pub log_format: LogFormat,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub tokens: TokenSettings,
     pub keys: Keys,
+    pub mail: MailSettings,
+    pub limits: Limits,
+    /// The shared rate-limit store; `None`: limits are kept in process.
+    pub redis: Option<RedisSettings>,
+    /// Threads hashing passwords at once.
+    pub password_hash_threads: usize,
+    /// The admin to create on start if no admin exists.
+    pub bootstrap_admin: Option<BootstrapAdmin>,
+}
+
+/// The HTTP server and the addresses it is known by.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub bind_addr: SocketAddr,
+    pub public_url: PublicUrl,
+    /// Allowed CORS origins (`scheme://host[:port]`).
+    pub cors_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    pub request_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    /// Largest JSON request body, in bytes.
+    pub body_limit: usize,
+}
+
+/// `PUBLIC_URL`: the base of links in emails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    url: Url,
+    base: String,
+}
+
+impl PublicUrl {
+    /// The URL without a trailing slash, so that `{base}/verify-email` joins cleanly.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The parsed URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Whether the service is published over HTTPS (then HSTS is sent).
+    pub fn is_https(&self) -> bool {
+        self.url.scheme() == "https"
+    }
+}
+
+/// PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: Secret<String>,
+    /// Connections in all (pool and reserve).
+    pub max_connections: u32,
+    /// Longest wait for a connection before a request answers 503.
+    pub acquire_timeout: Duration,
+}
+
+/// Access and refresh tokens.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// How long a just-rotated refresh token still refreshes (zero: never).
+    pub refresh_reuse_grace: Duration,
+}
+
+/// Outgoing mail.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// `None`: mail goes to the log.
+    pub smtp_url: Option<Secret<String>>,
+    pub from: Mailbox,
+}
+
+/// The Redis rate-limit store.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: Secret<String>,
+    pub key_prefix: String,
+}
+
+/// `BOOTSTRAP_ADMIN_EMAIL` and `BOOTSTRAP_ADMIN_PASSWORD`.
+#[derive(Debug, Clone)]
+pub struct BootstrapAdmin {
+    pub email: String,
+    pub password: Secret<String>,
 }
 
 /// Key material, either configured or (in development only) the fixed development keys.
@@ -252,6 +352,8 @@ pub enum ConfigError {
     },
     #[error("{name}: {path} is not a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)")]
     NotPkcs8Pem { name: &'static str, path: String },
+    #[error("EMAIL_FROM is not a mailbox (`Name <address>` or `address`): {0}")]
+    MailFrom(String),
 }
 
 /// Parses [`Config`] alone, for callers outside the `serve` command line. A flag given
@@ -352,22 +454,76 @@ impl Config {
             }
         };
 
+        let keys = Keys {
+            jwt_signing_pem: Secret::new(jwt_signing_pem),
+            jwt_verify_pems,
+            encryption,
+            blind_index,
+            development_defaults,
+        };
+        self.resolve(keys)
+    }
+
+    /// Turns the checked flags into typed sections.
+    fn resolve(self, keys: Keys) -> Result<Settings, ConfigError> {
+        let limits = self.limits();
+        let from: Mailbox = self
+            .email_from
+            .parse()
+            .map_err(|e: lettre::address::AddressError| ConfigError::MailFrom(e.to_string()))?;
+        let base = self.public_url.as_str().trim_end_matches('/').to_owned();
+        let password_hash_threads = match self.password_hash_threads {
+            Some(threads) => threads,
+            None => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        };
+        let bootstrap_admin = match (self.bootstrap_admin_email, self.bootstrap_admin_password) {
+            (Some(email), Some(password)) => Some(BootstrapAdmin { email, password }),
+            _ => None,
+        };
         Ok(Settings {
-            keys: Keys {
-                jwt_signing_pem: Secret::new(jwt_signing_pem),
-                jwt_verify_pems,
-                encryption,
-                blind_index,
-                development_defaults,
+            environment: self.environment,
+            log_format: self.log_format,
+            server: ServerSettings {
+                bind_addr: self.bind_addr,
+                public_url: PublicUrl {
+                    url: self.public_url,
+                    base,
+                },
+                cors_origins: self.cors_origins,
+                trusted_proxies: self.trusted_proxies,
+                request_timeout: Duration::from_secs(self.request_timeout),
+                shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
+                body_limit: self.body_limit,
             },
-            config: self,
+            database: DatabaseSettings {
+                url: self.database_url,
+                max_connections: self.database_max_connections,
+                acquire_timeout: Duration::from_secs(self.database_acquire_timeout),
+            },
+            tokens: TokenSettings {
+                issuer: self.jwt_issuer,
+                audience: self.jwt_audience,
+                access_ttl: Duration::from_secs(self.access_token_ttl),
+                refresh_ttl: Duration::from_secs(self.refresh_token_ttl),
+                refresh_reuse_grace: Duration::from_secs(self.refresh_reuse_grace),
+            },
+            keys,
+            mail: MailSettings {
+                smtp_url: self.smtp_url,
+                from,
+            },
+            limits,
+            redis: self.redis_url.map(|url| RedisSettings {
+                url,
+                key_prefix: self.redis_key_prefix,
+            }),
+            password_hash_threads,
+            bootstrap_admin,
         })
     }
-}
 
-impl Config {
     /// The rate limits as configured.
-    pub fn limits(&self) -> Limits {
+    fn limits(&self) -> Limits {
         Limits {
             enabled: self.rate_limit_enabled,
             per_ip: self.rate_limit_per_ip,
@@ -377,7 +533,7 @@ impl Config {
             recovery_per_email: self.rate_limit_recovery_per_email,
             slowdown: Slowdown {
                 after: self.login_slowdown_after,
-                max: std::time::Duration::from_secs(self.login_slowdown_max),
+                max: Duration::from_secs(self.login_slowdown_max),
             },
         }
     }
@@ -413,16 +569,41 @@ fn parse_non_empty(value: &str) -> Result<String, String> {
     Ok(value.to_owned())
 }
 
-/// Accepts `http(s)://host[:port][/path]`, drops a trailing slash so links join cleanly.
-fn parse_public_url(value: &str) -> Result<String, String> {
-    let url = url::Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
+/// Accepts `http(s)://host[:port][/path]`.
+fn parse_public_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("must start with http:// or https://".into());
     }
     if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
         return Err("must be scheme, host, optional port and path, without query".into());
     }
-    Ok(value.trim_end_matches('/').to_owned())
+    Ok(url)
+}
+
+/// A number within `range`, as a `usize`.
+fn parse_usize_in(value: &str, range: std::ops::RangeInclusive<usize>) -> Result<usize, String> {
+    let number: usize = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{value}` is not a whole number"))?;
+    if range.contains(&number) {
+        Ok(number)
+    } else {
+        Err(format!(
+            "{number} is not in {}..={}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+fn parse_body_limit(value: &str) -> Result<usize, String> {
+    parse_usize_in(value, 1_024..=16_777_216)
+}
+
+fn parse_threads(value: &str) -> Result<usize, String> {
+    parse_usize_in(value, 1..=256)
 }
 
 fn parse_smtp_url(value: &str) -> Result<Secret<String>, String> {
@@ -539,14 +720,55 @@ MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
         Config::try_parse_from(argv)
     }
 
+    fn settings(args: &[&str]) -> Settings {
+        let Ok(Ok(settings)) = parse(args).map(Config::validate) else {
+            panic!("valid settings: {args:?}");
+        };
+        settings
+    }
+
     #[test]
     fn public_url_loses_its_trailing_slash() {
-        assert_eq!(
-            parse_public_url("https://id.example.com/").as_deref(),
-            Ok("https://id.example.com")
-        );
+        let public = settings(&["--public-url", "https://id.example.com/"])
+            .server
+            .public_url;
+        assert_eq!(public.base(), "https://id.example.com");
+        assert!(public.is_https());
         assert!(parse_public_url("ftp://example.com").is_err());
         assert!(parse_public_url("https://example.com/?a=b").is_err());
+    }
+
+    #[test]
+    fn settings_are_typed_once() {
+        let settings = settings(&["--access-token-ttl", "60", "--body-limit", "2048"]);
+        assert_eq!(settings.tokens.access_ttl, Duration::from_secs(60));
+        assert_eq!(settings.tokens.refresh_ttl, Duration::from_secs(2_592_000));
+        assert_eq!(settings.server.body_limit, 2048);
+        assert!(settings.password_hash_threads >= 1);
+        assert_eq!(settings.mail.from.email.to_string(), "no-reply@localhost");
+        assert!(parse(&["--body-limit", "12"]).is_err());
+        assert!(parse(&["--password-hash-threads", "0"]).is_err());
+    }
+
+    #[test]
+    fn a_bad_cors_origin_stops_the_start_naming_it() {
+        let error = parse(&["--cors-origins", "https://ok.example.com,not an origin"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("cors-origins"), "{error}");
+        assert!(error.contains("not an origin"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_sender_stops_the_start_naming_it() {
+        let error = parse(&["--email-from", "not a mailbox"])
+            .map(Config::validate)
+            .ok()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.starts_with("EMAIL_FROM"), "{error}");
     }
 
     #[test]
@@ -584,10 +806,7 @@ MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
         for bad in ["10", "0/1m", "10/0s", "10/1d", "x/1m", "10/m1"] {
             assert!(parse_limit(bad).is_err(), "{bad}");
         }
-        let Ok(config) = parse(&[]) else {
-            panic!("defaults")
-        };
-        assert_eq!(config.limits(), Limits::default());
+        assert_eq!(settings(&[]).limits, Limits::default());
     }
 
     #[test]

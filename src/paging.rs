@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Datelike, Utc};
 
-use crate::users::model::{FieldProblems, Invalid};
+use crate::validation::{FieldProblems, Invalid};
 
 /// Largest page.
 pub const MAX_PER_PAGE: i64 = 100;

@@ -6,7 +6,7 @@
 
 use uuid::Uuid;
 
-use crate::users::{Role, User};
+use crate::model::{Role, User};
 
 /// An operation on other users (or on the audit trail).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,7 +101,7 @@ pub fn authorize(actor: &User, permission: Permission, target: &User) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::users::Status;
+    use crate::model::Status;
 
     fn user(role: Role) -> User {
         let now = chrono::Utc::now();

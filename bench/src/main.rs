@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use gatehouse::config::Config;
-use gatehouse::services::Services;
+use gatehouse::deps::Deps;
 use report::{Figures, Row};
 use serde_json::json;
 
@@ -84,10 +84,10 @@ async fn main() -> anyhow::Result<()> {
     let seeded_at = Instant::now();
     let settings = Config::try_parse_from(["bench", "--database-url", &url])?.validate()?;
     let pool = sqlx::PgPool::connect(&url).await?;
-    let services = Services::new(settings, pool.clone())?;
+    let deps = Deps::new(settings, pool.clone())?;
     let sessions = if options.smoke { 200 } else { 20_000 };
     let refresh = if options.smoke { 400 } else { 120_000 };
-    let seeded = seed::seed(&services, options.users, sessions, refresh).await?;
+    let seeded = seed::seed(&deps, options.users, sessions, refresh).await?;
     eprintln!("seeded in {:.1} s", seeded_at.elapsed().as_secs_f64());
     let files = write_files(&work, &seeded).await?;
 
@@ -227,7 +227,7 @@ async fn main() -> anyhow::Result<()> {
         &mut rows,
     );
     let pgbench = pgbench(&options.server, smoke_or(100), duration).await?;
-    let argon2 = argon2_rate(&services, if options.smoke { 8 } else { 200 }).await?;
+    let argon2 = argon2_rate(&deps, if options.smoke { 8 } else { 200 }).await?;
 
     report::print(&rows);
     println!("\nmachine limits, same run:");
@@ -441,12 +441,12 @@ async fn pgbench(server: &str, clients: usize, duration: Duration) -> anyhow::Re
         .with_context(|| format!("pgbench printed no tps: {out}"))
 }
 
-async fn argon2_rate(services: &Services, hashes: usize) -> anyhow::Result<f64> {
-    let stored = services.passwords.hash(seed::PASSWORD).await?;
+async fn argon2_rate(deps: &Deps, hashes: usize) -> anyhow::Result<f64> {
+    let stored = deps.passwords.hash(seed::PASSWORD).await?;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..hashes {
-        let passwords = services.passwords.clone();
+        let passwords = deps.passwords.clone();
         let stored = stored.clone();
         tasks.spawn(async move { passwords.verify(seed::PASSWORD, Some(&stored)).await });
     }

@@ -6,8 +6,8 @@
 use anyhow::Context as _;
 use chrono::{Duration as Days, Utc};
 use gatehouse::crypto::{self, Purpose};
-use gatehouse::services::Services;
-use gatehouse::users::Role;
+use gatehouse::deps::Deps;
+use gatehouse::model::Role;
 use uuid::Uuid;
 
 /// The password of every seeded user.
@@ -66,12 +66,12 @@ pub struct Seeded {
 /// Seeds `users` verified users (one of them the admin), `sessions` sessions with an
 /// access token each, and `refresh` more sessions whose refresh tokens are used once each.
 pub async fn seed(
-    services: &Services,
+    deps: &Deps,
     users: usize,
     sessions: usize,
     refresh: usize,
 ) -> anyhow::Result<Seeded> {
-    let hash = services.passwords.hash(PASSWORD).await?;
+    let hash = deps.passwords.hash(PASSWORD).await?;
     let now = Utc::now();
     let mut ids = Vec::with_capacity(users);
     let mut emails = Vec::with_capacity(users);
@@ -88,11 +88,11 @@ pub async fn seed(
         );
         for i in chunk_start..chunk_end {
             let email = format!("user{i}@bench.example");
-            let sealed = services.cipher.encrypt(Purpose::Email, email.as_bytes())?;
+            let sealed = deps.cipher.encrypt(Purpose::Email, email.as_bytes())?;
             batch_ids.push(Uuid::now_v7());
             ciphertexts.push(sealed.bytes);
             key_ids.push(sealed.key_id);
-            indexes.push(services.blind_index.compute(&email));
+            indexes.push(deps.blind_index.compute(&email));
             let (first, last) = name_of(i);
             names.push(format!("{first} {last}"));
             let role = match i {
@@ -119,14 +119,14 @@ pub async fn seed(
         .bind(&names)
         .bind(&roles)
         .bind(&created)
-        .execute(&services.db)
+        .execute(&deps.db)
         .await
         .context("insert users")?;
         ids.extend(batch_ids);
     }
     // As a live database would be after autovacuum: statistics current, dead rows gone.
     sqlx::query("VACUUM ANALYZE users, user_counts")
-        .execute(&services.db)
+        .execute(&deps.db)
         .await?;
 
     let mut access_tokens = Vec::with_capacity(sessions);
@@ -151,7 +151,7 @@ pub async fn seed(
                 } else {
                     Role::User
                 };
-                let access = services.tokens.issue(user, session, role)?;
+                let access = deps.tokens.issue(user, session, role)?;
                 if n % ids.len() == 0 && admin_token.is_empty() {
                     admin_token = access.clone();
                 }
@@ -167,7 +167,7 @@ pub async fn seed(
         )
         .bind(&session_ids)
         .bind(&user_ids)
-        .execute(&services.db)
+        .execute(&deps.db)
         .await
         .context("insert sessions")?;
         sqlx::query(
@@ -176,15 +176,15 @@ pub async fn seed(
         )
         .bind(&hashes)
         .bind(&session_ids)
-        .execute(&services.db)
+        .execute(&deps.db)
         .await
         .context("insert refresh tokens")?;
     }
     sqlx::query("VACUUM ANALYZE sessions")
-        .execute(&services.db)
+        .execute(&deps.db)
         .await?;
     sqlx::query("VACUUM ANALYZE refresh_tokens")
-        .execute(&services.db)
+        .execute(&deps.db)
         .await?;
     let search_terms = (0..1_000)
         .map(|n| {

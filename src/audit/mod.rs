@@ -1,19 +1,26 @@
-//! The audit trail: one event per state change or authentication event, written in the
-//! same transaction as the change it records.
+//! Reading the audit trail: one's own security history, and the whole trail for admins.
+//! (Events are written by each service in the transaction of the change they record, with
+//! [`crate::db::audit::insert`].)
 
-pub mod event;
-pub mod listing;
-pub mod repo;
-
-pub use event::{Action, Event, Outcome};
-
-use listing::{AuditFilter, AuditQuery, OwnAuditQuery};
-use repo::AuditRecord;
-
+use crate::db;
+use crate::deps::Deps;
+use crate::model::audit_query::{AuditFilter, AuditQuery, OwnAuditQuery};
+use crate::model::{AuditRecord, User};
 use crate::rbac::{self, Permission};
-use crate::services::Services;
-use crate::users::User;
-use crate::users::error::UserError;
+use crate::validation::FieldProblems;
+
+/// Why the trail cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// A bad query parameter.
+    #[error("invalid query: {}", crate::validation::describe(.0))]
+    Invalid(FieldProblems),
+    /// Only admins read the whole trail.
+    #[error("forbidden")]
+    Forbidden,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
 
 /// One page of audit events.
 #[derive(Debug)]
@@ -25,28 +32,27 @@ pub struct AuditPage {
 
 /// The events where `user` is the actor or the target: their own security history.
 pub async fn own_events(
-    services: &Services,
+    deps: &Deps,
     user: &User,
     query: OwnAuditQuery,
-) -> Result<AuditPage, UserError> {
-    let filter = query.check(user.id).map_err(UserError::Invalid)?;
-    let (total, items) = repo::list(&services.db, &filter).await?;
-    Ok(AuditPage {
-        items,
-        filter,
-        total,
-    })
+) -> Result<AuditPage, AuditError> {
+    let filter = query.check(user.id).map_err(AuditError::Invalid)?;
+    page(deps, filter).await
 }
 
 /// The whole trail, filtered (admin).
 pub async fn all_events(
-    services: &Services,
+    deps: &Deps,
     actor: &User,
     query: AuditQuery,
-) -> Result<AuditPage, UserError> {
-    rbac::may_attempt(actor, Permission::ReadAllAudit, None)?;
-    let filter = query.check().map_err(UserError::Invalid)?;
-    let (total, items) = repo::list(&services.db, &filter).await?;
+) -> Result<AuditPage, AuditError> {
+    rbac::may_attempt(actor, Permission::ReadAllAudit, None).map_err(|_| AuditError::Forbidden)?;
+    let filter = query.check().map_err(AuditError::Invalid)?;
+    page(deps, filter).await
+}
+
+async fn page(deps: &Deps, filter: AuditFilter) -> Result<AuditPage, AuditError> {
+    let (total, items) = db::audit::list(&deps.db, &filter).await?;
     Ok(AuditPage {
         items,
         filter,

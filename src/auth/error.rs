@@ -1,12 +1,14 @@
 //! The outcomes of authentication operations that a caller acts on.
 
-use crate::users::model::{FieldProblems, Invalid};
+use crate::passwords::HashError;
+use crate::validation::FieldProblems;
 
 /// Why an authentication operation did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("invalid input: {}", describe(.0))]
+    #[error("invalid input: {}", crate::validation::describe(.0))]
     Invalid(FieldProblems),
+    /// The new address of an email change was taken meanwhile.
     #[error("an account with this email address exists")]
     EmailTaken,
     #[error("wrong email or password")]
@@ -28,34 +30,9 @@ pub enum AuthError {
     #[error("the reset token is invalid, used or expired")]
     InvalidResetToken,
     #[error("password hashing is unavailable")]
-    Hashing(#[from] crate::auth::password::HashError),
+    Hashing(#[from] HashError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
-}
-
-fn describe(problems: &FieldProblems) -> String {
-    problems
-        .iter()
-        .map(|(field, invalid)| format!("{field} {}", invalid.message))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-impl AuthError {
-    /// One invalid field.
-    pub fn invalid(field: &'static str, invalid: Invalid) -> Self {
-        Self::Invalid(vec![(field, invalid)])
-    }
-}
-
-/// Maps a unique violation on the email index to [`AuthError::EmailTaken`].
-pub fn email_taken(error: sqlx::Error) -> AuthError {
-    match &error {
-        sqlx::Error::Database(db) if db.constraint() == Some(crate::users::repo::EMAIL_UNIQUE) => {
-            AuthError::EmailTaken
-        }
-        _ => AuthError::Database(error),
-    }
 }

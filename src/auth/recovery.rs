@@ -1,45 +1,47 @@
 //! Password recovery: a reset link by mail, and setting a new password with a reset or
 //! invitation token.
 
-use super::one_time::{self, Purpose as TokenPurpose};
-use super::sessions::{self, EndReason};
-use super::{AuthError, email_index, mail_token, password};
-use crate::audit::{self, Action, Event};
+use super::AuthError;
 use crate::crypto;
+use crate::db::mail::{self, Recipient};
+use crate::db::one_time::{self, Purpose as TokenPurpose};
+use crate::db::sessions::{self, EndReason};
+use crate::db::{audit, users};
+use crate::deps::Deps;
+use crate::model::{Action, Email, Event, Status};
+use crate::passwords;
 use crate::request::RequestMeta;
-use crate::services::Services;
-use crate::users::repo as users;
-use crate::users::{Email, Status};
+use crate::validation::FieldProblems;
 
 /// Mails a reset link to an active or pending account with this address; nothing to a
 /// deactivated or unknown one. The caller answers 202 either way.
 pub async fn forgot_password(
-    services: &Services,
+    deps: &Deps,
     email: &str,
     meta: &RequestMeta,
 ) -> Result<(), AuthError> {
-    let email = Email::parse(email).map_err(|i| AuthError::invalid("email", i))?;
-    let Some(user) = users::find_by_email(
-        &services.db,
-        &services.cipher,
-        &email_index(services, &email),
-    )
-    .await?
+    let email = Email::parse(email).map_err(|i| AuthError::Invalid(vec![("email", i)]))?;
+    let Some(user) =
+        users::find_by_email(&deps.db, &deps.cipher, &deps.email_index(&email)).await?
     else {
         return Ok(());
     };
     if user.status == Status::Deactivated {
         return Ok(());
     }
-    let mut tx = services.db.begin().await?;
+    let mut tx = deps.db.begin().await?;
     one_time::retire_open(&mut *tx, user.id, &[TokenPurpose::PasswordReset]).await?;
-    mail_token(
+    let to = Recipient {
+        address: &user.email,
+        name: &user.name,
+    };
+    mail::send_token(
         &mut tx,
-        services,
+        &deps.cipher,
+        deps.public_url(),
         TokenPurpose::PasswordReset,
         user.id,
-        &user.email,
-        &user.name,
+        to,
         None,
     )
     .await?;
@@ -49,16 +51,16 @@ pub async fn forgot_password(
         Some(user.id),
         meta,
     );
-    audit::repo::insert(&mut *tx, &event).await?;
+    audit::insert(&mut *tx, &event).await?;
     tx.commit().await?;
-    services.outbox_wake.notify_one();
+    deps.outbox_wake.notify_one();
     Ok(())
 }
 
 /// Sets a new password with a reset or invitation token: ends every session, marks the
 /// address verified and a pending account active (the token proved the mailbox).
 pub async fn reset_password(
-    services: &Services,
+    deps: &Deps,
     token: &str,
     new_password: &str,
     meta: &RequestMeta,
@@ -68,16 +70,16 @@ pub async fn reset_password(
     }
     let hash = crypto::hash_token(token);
     let purposes = [TokenPurpose::PasswordReset, TokenPurpose::Invitation];
-    let found = one_time::find(&services.db, &hash, &purposes, false).await?;
+    let found = one_time::find(&deps.db, &hash, &purposes).await?;
     let Some(found) = found.filter(|t| t.usable) else {
         return Err(AuthError::InvalidResetToken);
     };
-    let user = users::find(&services.db, &services.cipher, found.user_id).await?;
+    let user = users::find(&deps.db, &deps.cipher, found.user_id).await?;
     let Some(user) = user.filter(|u| u.status != Status::Deactivated) else {
         return Err(AuthError::InvalidResetToken);
     };
     let email = Email::parse(&user.email).ok();
-    let problems: Vec<_> = password::check_rules(new_password, email.as_ref())
+    let problems: FieldProblems = passwords::check_rules(new_password, email.as_ref())
         .into_iter()
         .map(|invalid| ("new_password", invalid))
         .collect();
@@ -85,11 +87,11 @@ pub async fn reset_password(
         return Err(AuthError::Invalid(problems));
     }
     // Hash before the transaction: no lock is held while the CPU works.
-    let password_hash = services.passwords.hash(new_password).await?;
+    let password_hash = deps.passwords.hash(new_password).await?;
 
-    let mut tx = services.db.begin().await?;
+    let mut tx = deps.db.begin().await?;
     // Checked again under lock: two resets racing with one token, only one wins.
-    let locked = one_time::find(&mut *tx, &hash, &purposes, true).await?;
+    let locked = one_time::find_locked(&mut *tx, &hash, &purposes).await?;
     if !locked.is_some_and(|t| t.usable) {
         return Err(AuthError::InvalidResetToken);
     }
@@ -99,7 +101,7 @@ pub async fn reset_password(
     one_time::retire_open(&mut *tx, user.id, &purposes).await?;
     let event = Event::success(Action::AuthPasswordReset, Some(user.id), Some(user.id), meta)
         .with_details(serde_json::json!({"sessions_ended": ended, "invitation": found.purpose == TokenPurpose::Invitation}));
-    audit::repo::insert(&mut *tx, &event).await?;
+    audit::insert(&mut *tx, &event).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -1,104 +1,84 @@
-//! Avatars: uploaded images are decoded by content, bounded before decoding, scaled to fit
-//! 512x512, re-encoded without metadata, and stored in PostgreSQL.
+//! Avatars: an upload is checked and re-encoded off the async runtime
+//! ([`crate::images`]), then stored with its audit record; stored avatars are served to
+//! anyone.
 
-pub mod image;
-pub mod repo;
-
-use std::sync::Arc;
-
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::audit::{self, Action, Event};
+use crate::db::avatars::{self, Avatar};
+use crate::db::{audit, users};
+use crate::deps::Deps;
+use crate::images::UploadError;
+use crate::model::{Action, Event, User};
 use crate::request::RequestMeta;
-use crate::services::Services;
-use crate::users::User;
-use crate::users::error::UserError;
-use crate::users::repo as users;
 
-pub use self::image::{AvatarError, MAX_UPLOAD_BYTES};
-
-/// Decodes at most this many images at once: decoding is CPU- and memory-heavy.
-pub const CONCURRENT_DECODES: usize = 2;
-
-/// A bounded pool for image work, off the async runtime.
-#[derive(Clone)]
-pub struct ImageWorkers(Arc<Semaphore>);
-
-impl Default for ImageWorkers {
-    fn default() -> Self {
-        Self(Arc::new(Semaphore::new(CONCURRENT_DECODES)))
-    }
+/// Why an avatar operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AvatarError {
+    /// Not a PNG, JPEG or WebP image.
+    #[error("not a PNG, JPEG or WebP image")]
+    Unsupported,
+    /// Larger than the upload limit, or declaring too many pixels.
+    #[error("the image is too large")]
+    TooLarge,
+    /// The user has no avatar, or is deactivated.
+    #[error("no avatar")]
+    NoAvatar,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
 }
 
-impl ImageWorkers {
-    async fn process(&self, upload: Vec<u8>) -> Result<image::Processed, UserError> {
-        let _permit = self
-            .0
-            .acquire()
-            .await
-            .map_err(|e| UserError::Internal(e.into()))?;
-        tokio::task::spawn_blocking(move || image::process(&upload))
-            .await
-            .map_err(|e| UserError::Internal(e.into()))?
-            .map_err(UserError::from)
-    }
-}
-
-impl From<AvatarError> for UserError {
-    fn from(error: AvatarError) -> Self {
+impl From<UploadError> for AvatarError {
+    fn from(error: UploadError) -> Self {
         match error {
-            AvatarError::Unsupported => {
-                Self::UnsupportedMedia("The image must be a PNG, JPEG or WebP file.")
-            }
-            AvatarError::TooLarge => Self::TooLarge,
-            AvatarError::Encode(e) => {
-                Self::Internal(anyhow::anyhow!("avatar encoding failed: {e}"))
-            }
+            UploadError::Unsupported => Self::Unsupported,
+            UploadError::TooLarge => Self::TooLarge,
+            UploadError::Failed(e) => Self::Internal(anyhow::anyhow!("avatar processing: {e}")),
         }
     }
 }
 
 /// Replaces the caller's avatar; returns the user with its new avatar URL.
 pub async fn set(
-    services: &Services,
+    deps: &Deps,
     user: &User,
     upload: Vec<u8>,
     meta: &RequestMeta,
-) -> Result<User, UserError> {
-    let processed = services.images.process(upload).await?;
-    let mut tx = services.db.begin().await?;
-    repo::upsert(&mut *tx, user.id, processed.content_type, &processed.data).await?;
+) -> Result<User, AvatarError> {
+    let processed = deps.images.process(upload).await?;
+    let mut tx = deps.db.begin().await?;
+    avatars::upsert(&mut *tx, user.id, processed.content_type, &processed.data).await?;
     let event = Event::success(Action::UserAvatarUpdated, Some(user.id), Some(user.id), meta).with_details(
         serde_json::json!({"content_type": processed.content_type, "width": processed.width, "height": processed.height}),
     );
-    audit::repo::insert(&mut *tx, &event).await?;
-    let user = users::find(&mut *tx, &services.cipher, user.id)
+    audit::insert(&mut *tx, &event).await?;
+    let user = users::find(&mut *tx, &deps.cipher, user.id)
         .await?
-        .ok_or(UserError::NotFound)?;
+        .ok_or_else(|| AvatarError::Internal(anyhow::anyhow!("the caller vanished")))?;
     tx.commit().await?;
     Ok(user)
 }
 
 /// Removes the caller's avatar (nothing happens if there is none).
-pub async fn remove(services: &Services, user: &User, meta: &RequestMeta) -> Result<(), UserError> {
-    let mut tx = services.db.begin().await?;
-    if repo::delete(&mut *tx, user.id).await? {
+pub async fn remove(deps: &Deps, user: &User, meta: &RequestMeta) -> Result<(), AvatarError> {
+    let mut tx = deps.db.begin().await?;
+    if avatars::delete(&mut *tx, user.id).await? {
         let event = Event::success(
             Action::UserAvatarRemoved,
             Some(user.id),
             Some(user.id),
             meta,
         );
-        audit::repo::insert(&mut *tx, &event).await?;
+        audit::insert(&mut *tx, &event).await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
 /// The stored avatar of an active or pending user, for public serving.
-pub async fn get(services: &Services, user_id: Uuid) -> Result<repo::Avatar, UserError> {
-    repo::find_public(&services.db, user_id)
+pub async fn get(deps: &Deps, user_id: Uuid) -> Result<Avatar, AvatarError> {
+    avatars::find_public(&deps.db, user_id)
         .await?
-        .ok_or(UserError::NotFound)
+        .ok_or(AvatarError::NoAvatar)
 }

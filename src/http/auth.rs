@@ -6,8 +6,10 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
-use crate::app::AppState;
-use crate::auth::login::{self, Authenticated};
+use super::problems::ProblemType;
+use crate::auth::login;
+use crate::http::state::AppState;
+use crate::model::Authenticated;
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -20,8 +22,9 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).ok_or_else(ApiError::unauthenticated)?;
-        login::authenticate(state.services(), token)
+        let token =
+            bearer_token(parts).ok_or_else(|| ApiError::new(ProblemType::Unauthenticated))?;
+        login::authenticate(state.deps(), token)
             .await
             .map(AuthUser)
             .map_err(ApiError::from)

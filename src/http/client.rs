@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, header};
 use ipnet::IpNet;
 
 use super::request_id::RequestId;
-use crate::app::AppState;
+use crate::http::state::AppState;
 use crate::request::RequestMeta;
 
 /// The caller's request facts, for sessions and audit events.
@@ -28,7 +28,7 @@ impl FromRequestParts<AppState> for ClientMeta {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
-        let trusted = &state.settings().config.trusted_proxies;
+        let trusted = &state.settings().server.trusted_proxies;
         let ip = peer.map(|peer| client_ip(peer, &parts.headers, trusted));
         let user_agent = parts
             .headers

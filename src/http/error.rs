@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::problems::ProblemType;
 use super::request_id::RequestId;
-use crate::auth::AuthError;
-use crate::users::error::UserError;
+use crate::validation::FieldProblems;
 
 /// Media type of every error response.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -19,8 +19,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// An error as the client will see it. The cause of a 5xx is kept for the log only.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    kind: ProblemType,
     detail: Cow<'static, str>,
     errors: Vec<FieldError>,
     retry_after: Option<u64>,
@@ -41,15 +40,11 @@ pub struct FieldError {
 
 /// RFC 9457 problem details.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "type": "/problems/validation_failed",
-    "title": "Unprocessable Content",
-    "status": 422,
-    "detail": "The request has invalid fields.",
-    "code": "validation_failed",
-    "request_id": "0193a5c4-7f0e-7c1a-9b1e-5d2f3a4b5c6d",
-    "errors": [{"field": "password", "code": "too_short", "message": "must be at least 10 characters"}]
-}))]
+#[schema(example = json!(ProblemType::invalid_field_example(
+    "password",
+    "too_short",
+    "must be at least 10 characters"
+)))]
 pub struct Problem {
     /// `/problems/<code>`.
     #[serde(rename = "type")]
@@ -74,91 +69,45 @@ pub struct Problem {
 pub struct ErrorCause(pub Arc<anyhow::Error>);
 
 impl ApiError {
-    /// An error with the given status, code and public detail.
-    pub fn new(
-        status: StatusCode,
-        code: &'static str,
-        detail: impl Into<Cow<'static, str>>,
-    ) -> Self {
+    /// An error of this problem type, with its detail.
+    pub fn new(kind: ProblemType) -> Self {
         Self {
-            status,
-            code,
-            detail: detail.into(),
+            kind,
+            detail: Cow::Borrowed(kind.detail()),
             errors: Vec::new(),
             retry_after: None,
             cause: None,
         }
     }
 
-    /// 400 `malformed_request`.
-    pub fn malformed(detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed_request", detail)
-    }
-
-    /// 404 `not_found`.
-    pub fn not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "There is nothing at this address.",
-        )
-    }
-
-    /// 405 `method_not_allowed`.
-    pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "This method is not allowed here; see the Allow header.",
-        )
-    }
-
-    /// 413 `payload_too_large`.
-    pub fn payload_too_large() -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "The request body is larger than this endpoint accepts.",
-        )
-    }
-
-    /// 415 `unsupported_media_type`.
-    pub fn unsupported_media_type(detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            detail,
-        )
-    }
-
-    /// 401 `unauthenticated`: no bearer token.
-    pub fn unauthenticated() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "Send an access token: `Authorization: Bearer <token>`.",
-        )
-    }
-
-    /// 403 `forbidden`: the caller's role does not allow this.
-    pub fn forbidden() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Your role does not allow this, or it cannot be done to yourself.",
-        )
+    /// 400 `malformed_request` for a body the JSON parser refused, with its reason.
+    pub fn malformed_json(reason: &str) -> Self {
+        Self {
+            detail: Cow::Owned(ProblemType::malformed_json_detail(reason)),
+            ..Self::new(ProblemType::MalformedJson)
+        }
     }
 
     /// 422 `validation_failed` naming each field at fault.
     pub fn validation(errors: Vec<FieldError>) -> Self {
         Self {
             errors,
-            ..Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                "The request has invalid fields.",
-            )
+            ..Self::new(ProblemType::ValidationFailed)
         }
+    }
+
+    /// 422 `validation_failed` for field problems found by the domain.
+    pub fn invalid(problems: FieldProblems) -> Self {
+        Self::validation(
+            problems
+                .into_iter()
+                .map(|(field, invalid)| FieldError {
+                    field: field.to_owned(),
+                    code: invalid.code.to_owned(),
+                    message: invalid.message,
+                })
+                .collect(),
+        )
     }
 
     /// 422 `validation_failed` for a single field.
@@ -170,48 +119,26 @@ impl ApiError {
         }])
     }
 
-    /// 503 `unavailable`: a dependency is down or the service is shutting down.
-    pub fn unavailable(detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
-    }
-
     /// 500 `internal`, keeping the cause for the log.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
-        Self {
-            cause: Some(cause.into()),
-            ..Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Something went wrong on our side; the request id identifies it in our logs.",
-            )
-        }
+        Self::new(ProblemType::Internal).with_cause(cause)
     }
 
     /// The problem for a bare status produced outside our handlers (routing, layers).
     pub fn from_status(status: StatusCode) -> Self {
         match status {
-            StatusCode::NOT_FOUND => Self::not_found(),
-            StatusCode::METHOD_NOT_ALLOWED => Self::method_not_allowed(),
-            StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                Self::unsupported_media_type("This content type is not accepted here.")
-            }
+            StatusCode::NOT_FOUND => Self::new(ProblemType::NotFound),
+            StatusCode::METHOD_NOT_ALLOWED => Self::new(ProblemType::MethodNotAllowed),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::new(ProblemType::PayloadTooLarge),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(ProblemType::UnsupportedMediaType),
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
-                Self::unavailable("The service could not answer in time; try again shortly.")
+                Self::new(ProblemType::TimedOut)
             }
-            StatusCode::REQUEST_TIMEOUT => Self::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "malformed_request",
-                "The request was not received in time.",
-            ),
+            StatusCode::REQUEST_TIMEOUT => Self::new(ProblemType::RequestTimeout),
             status if status.is_server_error() => {
                 Self::internal(anyhow::anyhow!("bare {status} from a layer"))
             }
-            status => Self::new(
-                status,
-                "malformed_request",
-                status.canonical_reason().unwrap_or("Bad request"),
-            ),
+            _ => Self::new(ProblemType::BadRequest),
         }
     }
 
@@ -221,26 +148,25 @@ impl ApiError {
         self
     }
 
-    /// Replaces the public detail.
-    pub fn with_detail(mut self, detail: impl Into<Cow<'static, str>>) -> Self {
-        self.detail = detail.into();
-        self
-    }
-
     /// Keeps a cause for the log (shown to nobody).
     pub fn with_cause(mut self, cause: impl Into<anyhow::Error>) -> Self {
         self.cause = Some(cause.into());
         self
     }
 
+    /// The problem type.
+    pub fn kind(&self) -> ProblemType {
+        self.kind
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.kind.status()
     }
 
     /// The stable code.
     pub fn code(&self) -> &'static str {
-        self.code
+        self.kind.code()
     }
 
     /// The field errors.
@@ -249,14 +175,21 @@ impl ApiError {
     }
 }
 
+impl From<ProblemType> for ApiError {
+    fn from(kind: ProblemType) -> Self {
+        Self::new(kind)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.kind.status();
         let problem = Problem {
-            kind: format!("/problems/{}", self.code),
-            title: self.status.canonical_reason().unwrap_or("Error"),
-            status: self.status.as_u16(),
+            kind: self.kind.type_uri(),
+            title: self.kind.title(),
+            status: status.as_u16(),
             detail: self.detail.into_owned(),
-            code: self.code,
+            code: self.kind.code(),
             request_id: RequestId::current()
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
@@ -266,13 +199,13 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&problem).unwrap_or_else(|_| {
             br#"{"type":"/problems/internal","title":"Internal Server Error","status":500,"code":"internal"}"#.to_vec()
         });
-        let mut response = (self.status, body).into_response();
+        let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(cause) = self.cause {
@@ -281,112 +214,6 @@ impl IntoResponse for ApiError {
                 .insert(ErrorCause(Arc::new(cause)));
         }
         response
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        if crate::db::is_unavailable(&error) {
-            Self::unavailable("The database is unavailable; try again shortly.").with_cause(error)
-        } else {
-            Self::internal(error)
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(error: AuthError) -> Self {
-        use StatusCode as S;
-        match error {
-            AuthError::Invalid(problems) => Self::validation(
-                problems
-                    .into_iter()
-                    .map(|(field, invalid)| FieldError {
-                        field: field.to_owned(),
-                        code: invalid.code.to_owned(),
-                        message: invalid.message,
-                    })
-                    .collect(),
-            ),
-            AuthError::EmailTaken => Self::new(
-                S::CONFLICT,
-                "email_taken",
-                "An account with this email address exists.",
-            ),
-            AuthError::InvalidCredentials => Self::new(
-                S::UNAUTHORIZED,
-                "invalid_credentials",
-                "The email address or password is wrong.",
-            ),
-            AuthError::EmailNotVerified => Self::new(
-                S::FORBIDDEN,
-                "email_not_verified",
-                "Confirm your email address first; the link was mailed to you.",
-            ),
-            AuthError::AccountDeactivated => Self::new(
-                S::FORBIDDEN,
-                "account_deactivated",
-                "This account is deactivated.",
-            ),
-            AuthError::InvalidToken => {
-                Self::new(S::UNAUTHORIZED, "invalid_token", "The token is not valid.")
-            }
-            AuthError::TokenExpired => Self::new(
-                S::UNAUTHORIZED,
-                "token_expired",
-                "The access token has expired; refresh it.",
-            ),
-            AuthError::TokenRevoked => Self::new(
-                S::UNAUTHORIZED,
-                "token_revoked",
-                "The session of this token has ended; sign in again.",
-            ),
-            AuthError::RefreshTokenReused => Self::new(
-                S::UNAUTHORIZED,
-                "refresh_token_reused",
-                "This refresh token was already used; the session has been ended for safety.",
-            ),
-            AuthError::InvalidVerificationToken => Self::new(
-                S::BAD_REQUEST,
-                "invalid_verification_token",
-                "The verification link is invalid, used or expired.",
-            ),
-            AuthError::InvalidResetToken => Self::new(
-                S::BAD_REQUEST,
-                "invalid_reset_token",
-                "The reset link is invalid, used or expired.",
-            ),
-            AuthError::Hashing(e) => {
-                Self::unavailable("Password checking is unavailable; try again.").with_cause(e)
-            }
-            AuthError::Database(e) => Self::from(e),
-            AuthError::Internal(e) => Self::internal(e),
-        }
-    }
-}
-
-impl From<UserError> for ApiError {
-    fn from(error: UserError) -> Self {
-        use StatusCode as S;
-        match error {
-            UserError::Invalid(problems) => AuthError::Invalid(problems).into(),
-            UserError::NotFound => Self::not_found().with_detail("There is no such user."),
-            UserError::Forbidden => Self::forbidden(),
-            UserError::LastAdmin => Self::new(
-                S::CONFLICT,
-                "last_admin",
-                "This would leave no active admin; make another admin first.",
-            ),
-            UserError::EmailTaken => AuthError::EmailTaken.into(),
-            UserError::InvalidCredentials => AuthError::InvalidCredentials.into(),
-            UserError::Conflict(detail) => Self::new(S::CONFLICT, "conflict", detail),
-            UserError::UnsupportedMedia(detail) => Self::unsupported_media_type(detail),
-            UserError::TooLarge => Self::payload_too_large()
-                .with_detail("The image is too large (at most 2 MiB and 10000 pixels a side)."),
-            UserError::Auth(error) => error.into(),
-            UserError::Database(error) => error.into(),
-            UserError::Internal(error) => Self::internal(error),
-        }
     }
 }
 
@@ -444,14 +271,10 @@ mod tests {
 
     #[tokio::test]
     async fn retry_after_and_www_authenticate_are_set_where_they_belong() {
-        let (_, headers, _) = body_of(ApiError::unavailable("down").with_retry_after(3)).await;
+        let (_, headers, _) =
+            body_of(ApiError::new(ProblemType::RateLimited).with_retry_after(3)).await;
         assert_eq!(headers[header::RETRY_AFTER], "3");
-        let (_, headers, _) = body_of(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "no token",
-        ))
-        .await;
+        let (_, headers, _) = body_of(ApiError::new(ProblemType::Unauthenticated)).await;
         assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
     }
 
@@ -466,6 +289,7 @@ mod tests {
             (StatusCode::GATEWAY_TIMEOUT, "unavailable"),
             (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             (StatusCode::BAD_REQUEST, "malformed_request"),
+            (StatusCode::LENGTH_REQUIRED, "malformed_request"),
         ];
         for (status, code) in cases {
             let error = ApiError::from_status(status);

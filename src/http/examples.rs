@@ -1,29 +1,6 @@
-//! Example values for the OpenAPI document.
+//! Example values for the OpenAPI document (problems: [`super::problems`]).
 
 use serde_json::{Value, json};
-
-/// An example problem document.
-pub fn problem(status: u16, code: &str, detail: &str) -> Value {
-    let title = axum::http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Error");
-    json!({
-        "type": format!("/problems/{code}"),
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        "request_id": "0193a5c4-7f0e-7c1a-9b1e-5d2f3a4b5c6d",
-    })
-}
-
-/// An example 422 naming one field.
-pub fn invalid(field: &str, code: &str, message: &str) -> Value {
-    let mut value = problem(422, "validation_failed", "The request has invalid fields.");
-    value["errors"] = json!([{"field": field, "code": code, "message": message}]);
-    value
-}
 
 /// An example user.
 pub fn user() -> Value {

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, FieldError};
+use super::problems::ProblemType;
 
 /// A JSON request body, or a problem: 415 without a JSON content type, 413 over the body
 /// limit, 400 `malformed_request` for broken JSON, 422 `validation_failed` naming the field
@@ -26,9 +27,7 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
-            return Err(ApiError::unsupported_media_type(
-                "Send the body as JSON with `Content-Type: application/json`.",
-            ));
+            return Err(ApiError::new(ProblemType::NotJson));
         }
         let bytes = Bytes::from_request(req, state)
             .await
@@ -56,7 +55,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Data => {
                 ApiError::validation(vec![field_error(&path, &inner.to_string())])
             }
-            _ => ApiError::malformed(format!("The body is not valid JSON: {inner}.")),
+            _ => ApiError::malformed_json(&inner.to_string()),
         }
     });
     let is_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
@@ -73,9 +72,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         _ => {}
     }
     let value = parsed?;
-    deserializer.end().map_err(|_| {
-        ApiError::malformed("The body has trailing characters after the JSON value.")
-    })?;
+    deserializer
+        .end()
+        .map_err(|_| ApiError::new(ProblemType::TrailingCharacters))?;
     Ok(value)
 }
 
@@ -111,7 +110,7 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| AppPath(value))
-            .map_err(|_| ApiError::not_found())
+            .map_err(|_| ApiError::new(ProblemType::NotFound))
     }
 }
 
@@ -236,7 +235,7 @@ mod tests {
         }
         let request = builder
             .body(Body::from(body.to_owned()))
-            .map_err(|_| ApiError::malformed("test request"))?;
+            .map_err(|_| ApiError::new(ProblemType::BadRequest))?;
         AppJson::<Signup>::from_request(request, &())
             .await
             .map(|j| j.0)

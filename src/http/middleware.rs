@@ -11,8 +11,9 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use super::error::{ApiError, ErrorCause, PROBLEM_JSON};
+use super::problems::ProblemType;
 use super::request_id::{self, RequestId};
-use crate::app::AppState;
+use crate::http::state::AppState;
 use crate::telemetry::{HTTP_DURATION, HTTP_REQUESTS};
 
 /// Outermost middleware: gives the request its id and span, runs it, turns any bare error
@@ -142,12 +143,7 @@ pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -
 
     if is_preflight {
         if !allowed {
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "This origin is not allowed to call the API.",
-            )
-            .into_response();
+            return ApiError::new(ProblemType::OriginForbidden).into_response();
         }
         let mut response = StatusCode::NO_CONTENT.into_response();
         let headers = response.headers_mut();
@@ -185,5 +181,5 @@ pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -
 
 /// Fallback for unknown routes: 404 `not_found`.
 pub async fn not_found() -> ApiError {
-    ApiError::not_found()
+    ApiError::new(ProblemType::NotFound)
 }

@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use super::error::{FieldError, Problem};
 use super::responses;
 use super::routes;
-use crate::app::AppState;
+use crate::http::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(

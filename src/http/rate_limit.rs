@@ -12,13 +12,14 @@ use axum::response::{IntoResponse, Response};
 
 use super::client::client_ip;
 use super::error::ApiError;
+use super::problems::ProblemType;
 use super::request_id::RequestId;
-use crate::app::AppState;
-use crate::audit::{self, Action, Event};
+use crate::db::audit;
+use crate::http::state::AppState;
+use crate::model::{Action, Email, Event};
 use crate::rate_limit::Verdict;
 use crate::rate_limit::policy::{Limits, Route};
 use crate::request::RequestMeta;
-use crate::users::Email;
 
 const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
@@ -26,8 +27,8 @@ const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
 /// The middleware.
 pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let services = state.services();
-    let limiter = &services.limiter;
+    let deps = state.deps();
+    let limiter = &deps.limiter;
     if !limiter.enabled() {
         return next.run(request).await;
     }
@@ -48,12 +49,12 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     let ip = client_ip(
         peer,
         request.headers(),
-        &services.settings.config.trusted_proxies,
+        &deps.settings.server.trusted_proxies,
     );
 
     // The routes limited per email address read it from the body, then pass the body on.
     let (request, email_index) = if route.reads_email() {
-        match email_of(request, state.settings().config.body_limit).await {
+        match email_of(request, deps.settings.server.body_limit).await {
             Ok(pair) => pair,
             Err(response) => return response,
         }
@@ -61,7 +62,7 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
         (request, None)
     };
     // Keys hold the blind index, never the address itself.
-    let email_index = email_index.map(|normalised| hex(&services.blind_index.compute(&normalised)));
+    let email_index = email_index.map(|normalised| hex(&deps.blind_index.compute(&normalised)));
     // Kept cheaply (a reference-counted header value) for the refusal's audit record.
     let user_agent = request.headers().get(header::USER_AGENT).cloned();
     let meta = || RequestMeta {
@@ -121,11 +122,10 @@ fn hex(bytes: &[u8]) -> String {
 /// Buffers the (small, JSON) body to read its `email`, returning the normalised address and
 /// the request with its body restored. A body that is not JSON or has no valid address is
 /// passed on untouched: the handler answers it.
-async fn email_of(request: Request, limit: u64) -> Result<(Request, Option<String>), Response> {
+async fn email_of(request: Request, limit: usize) -> Result<(Request, Option<String>), Response> {
     let (parts, body) = request.into_parts();
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return Err(ApiError::payload_too_large().into_response());
+        return Err(ApiError::new(ProblemType::PayloadTooLarge).into_response());
     };
     #[derive(serde::Deserialize)]
     struct WithEmail {
@@ -143,25 +143,21 @@ async fn email_of(request: Request, limit: u64) -> Result<(Request, Option<Strin
 /// flood of refusals does not become a flood of inserts. A failed write is logged only:
 /// the refusal stands either way.
 async fn record_refusal(state: &AppState, bucket: &str, meta: &RequestMeta, reason: &str) {
-    let services = state.services();
-    if !services.limiter.first_in_a_while(bucket) {
+    let deps = state.deps();
+    if !deps.limiter.first_in_a_while(bucket) {
         return;
     }
     let event = Event::failure(Action::AuthRateLimited, None, None, meta)
         .with_details(serde_json::json!({"limit": reason}));
-    if let Err(error) = audit::repo::insert(&services.db, &event).await {
+    if let Err(error) = audit::insert(&deps.db, &event).await {
         tracing::warn!(%error, "could not record a rate-limit refusal");
     }
 }
 
 fn refusal(verdict: &Verdict) -> Response {
-    let mut response = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        "Too many requests; retry after the number of seconds in Retry-After.",
-    )
-    .with_retry_after(verdict.retry_after_secs)
-    .into_response();
+    let mut response = ApiError::new(ProblemType::RateLimited)
+        .with_retry_after(verdict.retry_after_secs)
+        .into_response();
     set_headers(response.headers_mut(), verdict);
     response
 }

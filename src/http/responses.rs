@@ -8,12 +8,12 @@ use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
-use super::examples::problem;
+use super::problems::ProblemType;
 
-fn problem_response(description: &str, status: u16, code: &str, detail: &str) -> RefOr<Response> {
+fn problem_response(description: &str, kind: ProblemType) -> RefOr<Response> {
     let content = ContentBuilder::new()
         .schema(Some(Ref::from_schema_name("Problem")))
-        .example(Some(problem(status, code, detail)))
+        .example(Some(kind.example()))
         .build();
     ResponseBuilder::new()
         .description(description)
@@ -29,12 +29,7 @@ impl utoipa::IntoResponses for MalformedBody {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         BTreeMap::from([(
             "400".to_owned(),
-            problem_response(
-                "The body is not valid JSON.",
-                400,
-                "malformed_request",
-                "The body is not valid JSON.",
-            ),
+            problem_response("The body is not valid JSON.", ProblemType::MalformedJson),
         )])
     }
 }
@@ -46,7 +41,7 @@ impl utoipa::IntoResponses for NoSuchUser {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         BTreeMap::from([(
             "404".to_owned(),
-            problem_response("No such user.", 404, "not_found", "There is no such user."),
+            problem_response("No such user.", ProblemType::NoSuchUser),
         )])
     }
 }
@@ -61,19 +56,12 @@ impl utoipa::IntoResponses for BodyErrors {
                 "413".to_owned(),
                 problem_response(
                     "The body is larger than this endpoint accepts.",
-                    413,
-                    "payload_too_large",
-                    "The request body is larger than this endpoint accepts.",
+                    ProblemType::PayloadTooLarge,
                 ),
             ),
             (
                 "415".to_owned(),
-                problem_response(
-                    "The body is not `application/json`.",
-                    415,
-                    "unsupported_media_type",
-                    "Send the body as JSON with `Content-Type: application/json`.",
-                ),
+                problem_response("The body is not `application/json`.", ProblemType::NotJson),
             ),
         ])
     }
@@ -85,22 +73,16 @@ pub struct BearerErrors;
 impl utoipa::IntoResponses for BearerErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         let mut content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem")));
-        for (code, detail) in [
-            (
-                "unauthenticated",
-                "Send an access token: `Authorization: Bearer <token>`.",
-            ),
-            ("invalid_token", "The token is not valid."),
-            ("token_expired", "The access token has expired; refresh it."),
-            (
-                "token_revoked",
-                "The session of this token has ended; sign in again.",
-            ),
+        for kind in [
+            ProblemType::Unauthenticated,
+            ProblemType::InvalidToken,
+            ProblemType::TokenExpired,
+            ProblemType::TokenRevoked,
         ] {
             let example = utoipa::openapi::example::ExampleBuilder::new()
-                .value(Some(problem(401, code, detail)))
+                .value(Some(kind.example()))
                 .build();
-            content = content.examples_from_iter([(code, example)]);
+            content = content.examples_from_iter([(kind.code(), example)]);
         }
         BTreeMap::from([(
             "401".to_owned(),
@@ -123,18 +105,14 @@ impl utoipa::IntoResponses for ServerErrors {
                 "500".to_owned(),
                 problem_response(
                     "An unexpected error; the request id identifies it in the logs.",
-                    500,
-                    "internal",
-                    "Something went wrong on our side; the request id identifies it in our logs.",
+                    ProblemType::Internal,
                 ),
             ),
             (
                 "503".to_owned(),
                 problem_response(
                     "The database is unavailable, the request timed out, or the service is shutting down.",
-                    503,
-                    "unavailable",
-                    "The database is unavailable; try again shortly.",
+                    ProblemType::DatabaseUnavailable,
                 ),
             ),
         ])
@@ -152,11 +130,7 @@ pub fn rate_limited() -> Response {
     };
     let content = ContentBuilder::new()
         .schema(Some(Ref::from_schema_name("Problem")))
-        .example(Some(problem(
-            429,
-            "rate_limited",
-            "Too many requests; try again in 12 seconds.",
-        )))
+        .example(Some(ProblemType::RateLimited.example()))
         .build();
     ResponseBuilder::new()
         .description(

@@ -5,10 +5,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::audit::repo::AuditRecord;
 use crate::auth::login::TokenPair;
-use crate::users::profile::SessionInfo;
-use crate::users::{Role, Status, User};
+use crate::model::{AuditRecord, Role, Status, User};
+use crate::users::sessions::SessionInfo;
 
 /// A user as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,11 +62,13 @@ pub struct TokenPairView {
     /// Always `Bearer`.
     pub token_type: &'static str,
     /// Seconds until the access token expires.
-    pub expires_in: i64,
+    #[schema(value_type = i64)]
+    pub expires_in: u64,
     /// Opaque token for `POST /auth/refresh` (single use: it rotates).
     pub refresh_token: String,
     /// Seconds until the refresh token expires.
-    pub refresh_expires_in: i64,
+    #[schema(value_type = i64)]
+    pub refresh_expires_in: u64,
 }
 
 impl From<TokenPair> for TokenPairView {
@@ -157,11 +158,11 @@ impl From<AuditRecord> for AuditEventView {
         Self {
             id: record.id,
             occurred_at: record.occurred_at,
-            action: record.action,
-            outcome: record.outcome,
+            action: record.action.as_str().to_owned(),
+            outcome: record.outcome.as_str().to_owned(),
             actor_id: record.actor_id,
             target_id: record.target_id,
-            ip: record.ip.map(|net| net.addr().to_string()),
+            ip: record.ip.map(|ip| ip.to_string()),
             user_agent: record.user_agent,
             request_id: record.request_id,
             details: record.details,

@@ -1,11 +1,13 @@
-//! Users: the model, its SQL, self-service profile operations and administration.
+//! Users: creating accounts, the signed-in person's own account and sessions, and the
+//! administration of others. Every operation here owns its transaction.
 
+pub mod accounts;
 pub mod admin;
-pub mod error;
-pub mod listing;
-pub mod merge_patch;
-pub mod model;
 pub mod profile;
-pub mod repo;
+pub mod sessions;
+mod shared;
 
-pub use model::{Email, Name, Role, Status, User};
+pub use accounts::AccountError;
+pub use admin::AdminError;
+pub use profile::ProfileError;
+pub use sessions::SessionError;

@@ -1,128 +1,100 @@
 //! What a signed-in person does to their own account: profile, password, email address,
-//! sessions, and deleting the account.
+//! and deleting the account.
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::error::UserError;
-use super::merge_patch;
-use super::model::{Invalid, Name, Role, User, check_preferences};
-use super::repo as users;
-use crate::audit::{self, Action, Event};
-use crate::auth::login::Authenticated;
-use crate::auth::one_time::{self, Purpose as TokenPurpose};
-use crate::auth::sessions::{self, EndReason};
-use crate::auth::{email_index, mail_token, password, queue_mail, seal_email};
-use crate::email::templates::Template;
+use super::shared::{self, ChangeError};
+use crate::db::mail::{self, Recipient};
+use crate::db::one_time::{self, Purpose as TokenPurpose};
+use crate::db::sessions::{self, EndReason};
+use crate::db::{audit, users};
+use crate::deps::Deps;
+use crate::mail::Template;
+use crate::model::{Action, Authenticated, Email, Event, User};
+use crate::passwords::{self, HashError};
 use crate::request::RequestMeta;
-use crate::services::Services;
-use crate::users::Email;
+use crate::validation::{FieldProblems, Invalid};
 
-/// A profile change: absent fields stay as they are; preferences merge (RFC 7396).
-#[derive(Debug, Default)]
-pub struct ProfilePatch {
-    pub name: Option<String>,
-    pub preferences: Option<serde_json::Value>,
+pub use super::shared::ProfilePatch;
+
+/// Why a change to one's own account did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("invalid input: {}", crate::validation::describe(.0))]
+    Invalid(FieldProblems),
+    /// The current password given to confirm the change is wrong.
+    #[error("wrong password")]
+    WrongPassword,
+    #[error("an account with this email address exists")]
+    EmailTaken,
+    #[error("this would leave no active admin")]
+    LastAdmin,
+    /// The account vanished under the request (it cannot be deleted, so only a bug).
+    #[error("the account does not exist")]
+    NoSuchUser,
+    #[error("password hashing is unavailable")]
+    Hashing(#[from] HashError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
 }
 
-/// Applies a profile patch to `target_id`, with its audit event by `actor_id`; shared by
-/// the self-service and the administration routes.
-pub async fn apply_patch(
-    services: &Services,
-    actor_id: Uuid,
-    target_id: Uuid,
+impl From<ChangeError> for ProfileError {
+    fn from(error: ChangeError) -> Self {
+        match error {
+            ChangeError::Invalid(problems) => Self::Invalid(problems),
+            ChangeError::NoSuchUser => Self::NoSuchUser,
+            ChangeError::LastAdmin => Self::LastAdmin,
+            ChangeError::Database(error) => Self::Database(error),
+        }
+    }
+}
+
+/// Changes the caller's own name and preferences.
+pub async fn update(
+    deps: &Deps,
+    caller: &Authenticated,
     patch: ProfilePatch,
     meta: &RequestMeta,
-) -> Result<User, UserError> {
-    let name = patch
-        .name
-        .as_deref()
-        .map(Name::parse)
-        .transpose()
-        .map_err(|i| UserError::invalid("name", i))?;
-    let mut tx = services.db.begin().await?;
-    let (current_name, mut preferences) = users::lock_profile(&mut *tx, target_id)
-        .await?
-        .ok_or(UserError::NotFound)?;
-    let mut fields = Vec::new();
-    if let Some(patch) = &patch.preferences {
-        match patch {
-            // `"preferences": null` clears them, like a merge patch of the whole object.
-            serde_json::Value::Null => preferences = serde_json::json!({}),
-            serde_json::Value::Object(_) => merge_patch::apply(&mut preferences, patch),
-            _ => {
-                return Err(UserError::invalid(
-                    "preferences",
-                    Invalid {
-                        code: "invalid_type",
-                        message: "must be a JSON object (a merge patch) or null".into(),
-                    },
-                ));
-            }
-        }
-        check_preferences(&preferences).map_err(|i| UserError::invalid("preferences", i))?;
-        fields.push("preferences");
-    }
-    let name = match name {
-        Some(name) => {
-            fields.push("name");
-            name.as_str().to_owned()
-        }
-        None => current_name,
-    };
-    let user =
-        users::update_profile(&mut *tx, &services.cipher, target_id, &name, &preferences).await?;
-    if !fields.is_empty() {
-        let event = Event::success(
-            Action::UserProfileUpdated,
-            Some(actor_id),
-            Some(target_id),
-            meta,
-        )
-        .with_details(serde_json::json!({"fields": fields}));
-        audit::repo::insert(&mut *tx, &event).await?;
-    }
-    tx.commit().await?;
-    Ok(user)
+) -> Result<User, ProfileError> {
+    let id = caller.user.id;
+    Ok(shared::apply_patch(deps, id, id, patch, meta).await?)
 }
 
 async fn check_current_password(
-    services: &Services,
+    deps: &Deps,
     user_id: Uuid,
     password: &str,
-) -> Result<(), UserError> {
-    let stored = users::password_hash(&services.db, user_id).await?;
-    if services
-        .passwords
-        .verify(password, stored.as_deref())
-        .await?
-    {
+) -> Result<(), ProfileError> {
+    let stored = users::password_hash(&deps.db, user_id).await?;
+    if deps.passwords.verify(password, stored.as_deref()).await? {
         Ok(())
     } else {
-        Err(UserError::InvalidCredentials)
+        Err(ProfileError::WrongPassword)
     }
 }
 
 /// Changes the caller's password; every other session ends.
 pub async fn change_password(
-    services: &Services,
+    deps: &Deps,
     caller: &Authenticated,
     current_password: &str,
     new_password: &str,
     meta: &RequestMeta,
-) -> Result<(), UserError> {
+) -> Result<(), ProfileError> {
     let user = &caller.user;
     let email = Email::parse(&user.email).ok();
-    let problems: Vec<_> = password::check_rules(new_password, email.as_ref())
+    let problems: FieldProblems = passwords::check_rules(new_password, email.as_ref())
         .into_iter()
         .map(|i| ("new_password", i))
         .collect();
     if !problems.is_empty() {
-        return Err(UserError::Invalid(problems));
+        return Err(ProfileError::Invalid(problems));
     }
-    check_current_password(services, user.id, current_password).await?;
-    let hash = services.passwords.hash(new_password).await?;
-    let mut tx = services.db.begin().await?;
+    check_current_password(deps, user.id, current_password).await?;
+    let hash = deps.passwords.hash(new_password).await?;
+    let mut tx = deps.db.begin().await?;
     users::set_password(&mut *tx, user.id, &hash).await?;
     let ended = sessions::end_all(
         &mut *tx,
@@ -138,7 +110,7 @@ pub async fn change_password(
         meta,
     )
     .with_details(serde_json::json!({"other_sessions_ended": ended}));
-    audit::repo::insert(&mut *tx, &event).await?;
+    audit::insert(&mut *tx, &event).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -146,54 +118,60 @@ pub async fn change_password(
 /// Starts an email change: a confirmation link to the new address, a notice to the old one.
 /// The address changes only when the link is used.
 pub async fn request_email_change(
-    services: &Services,
+    deps: &Deps,
     caller: &Authenticated,
     new_email: &str,
     current_password: &str,
     meta: &RequestMeta,
-) -> Result<(), UserError> {
+) -> Result<(), ProfileError> {
     let user = &caller.user;
-    let new_email = Email::parse(new_email).map_err(|i| UserError::invalid("new_email", i))?;
+    let new_email =
+        Email::parse(new_email).map_err(|i| ProfileError::Invalid(vec![("new_email", i)]))?;
     if new_email.normalised() == user.email.to_ascii_lowercase() {
-        return Err(UserError::invalid(
+        return Err(ProfileError::Invalid(vec![(
             "new_email",
-            Invalid {
-                code: "unchanged",
-                message: "is already the address of this account".into(),
-            },
-        ));
+            Invalid::new("unchanged", "is already the address of this account"),
+        )]));
     }
-    check_current_password(services, user.id, current_password).await?;
-    let index = email_index(services, &new_email);
-    if users::find_by_email(&services.db, &services.cipher, &index)
+    check_current_password(deps, user.id, current_password).await?;
+    if users::find_by_email(&deps.db, &deps.cipher, &deps.email_index(&new_email))
         .await?
         .is_some()
     {
-        return Err(UserError::EmailTaken);
+        return Err(ProfileError::EmailTaken);
     }
-    let (sealed, index) = seal_email(services, &new_email)?;
-    let mut tx = services.db.begin().await?;
+    let (sealed, index) = deps
+        .seal_email(&new_email)
+        .map_err(|e| ProfileError::Internal(e.into()))?;
+    let mut tx = deps.db.begin().await?;
     one_time::retire_open(&mut *tx, user.id, &[TokenPurpose::EmailChange]).await?;
-    mail_token(
+    let to_new = Recipient {
+        address: new_email.as_str(),
+        name: &user.name,
+    };
+    mail::send_token(
         &mut tx,
-        services,
+        &deps.cipher,
+        deps.public_url(),
         TokenPurpose::EmailChange,
         user.id,
-        new_email.as_str(),
-        &user.name,
+        to_new,
         Some((&sealed, &index)),
     )
     .await?;
-    queue_mail(
+    let to_old = Recipient {
+        address: &user.email,
+        name: &user.name,
+    };
+    mail::queue(
         &mut tx,
-        services,
+        &deps.cipher,
         Template::EmailChangeNotice,
-        &user.email,
-        &user.name,
+        to_old,
         None,
     )
     .await?;
-    audit::repo::insert(
+    audit::insert(
         &mut *tx,
         &Event::success(
             Action::UserEmailChangeRequested,
@@ -204,113 +182,20 @@ pub async fn request_email_change(
     )
     .await?;
     tx.commit().await?;
-    services.outbox_wake.notify_one();
+    deps.outbox_wake.notify_one();
     Ok(())
-}
-
-/// Fails with [`UserError::LastAdmin`] when deactivating or demoting `target_id` would
-/// leave no active admin. Locks the active admins' rows for the rest of the transaction.
-async fn ensure_not_last_admin(
-    tx: &mut sqlx::PgConnection,
-    target_id: Uuid,
-) -> Result<(), UserError> {
-    let admins = users::lock_active_admins(&mut *tx).await?;
-    if admins.contains(&target_id) && admins.len() <= 1 {
-        return Err(UserError::LastAdmin);
-    }
-    Ok(())
-}
-
-/// Deactivates a user and ends its sessions, with the audit event, in the caller's
-/// transaction; returns false if it was already deactivated.
-pub async fn deactivate_in(
-    tx: &mut sqlx::PgConnection,
-    actor_id: Uuid,
-    target: &User,
-    meta: &RequestMeta,
-) -> Result<bool, UserError> {
-    if target.role == Role::Admin {
-        ensure_not_last_admin(&mut *tx, target.id).await?;
-    }
-    if !users::deactivate(&mut *tx, target.id).await? {
-        return Ok(false);
-    }
-    let ended = sessions::end_all(&mut *tx, target.id, EndReason::Deactivated, None).await?;
-    let event = Event::success(
-        Action::UserDeactivated,
-        Some(actor_id),
-        Some(target.id),
-        meta,
-    )
-    .with_details(serde_json::json!({"sessions_ended": ended}));
-    audit::repo::insert(&mut *tx, &event).await?;
-    Ok(true)
 }
 
 /// Soft-deletes the caller's own account (password required).
 pub async fn delete_me(
-    services: &Services,
+    deps: &Deps,
     caller: &Authenticated,
     current_password: &str,
     meta: &RequestMeta,
-) -> Result<(), UserError> {
-    check_current_password(services, caller.user.id, current_password).await?;
-    let mut tx = services.db.begin().await?;
-    deactivate_in(&mut tx, caller.user.id, &caller.user, meta).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// An open session as its owner sees it.
-#[derive(Debug, Clone)]
-pub struct SessionInfo {
-    pub id: Uuid,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: DateTime<Utc>,
-    pub ip: Option<std::net::IpAddr>,
-    pub user_agent: Option<String>,
-    pub current: bool,
-}
-
-/// The caller's open sessions, newest first.
-pub async fn sessions(
-    services: &Services,
-    caller: &Authenticated,
-) -> Result<Vec<SessionInfo>, UserError> {
-    let open = sessions::list_open(&services.db, caller.user.id).await?;
-    Ok(open
-        .into_iter()
-        .map(|s| SessionInfo {
-            current: s.id == caller.session_id,
-            id: s.id,
-            created_at: s.created_at,
-            last_used_at: s.last_used_at,
-            ip: s.ip.map(|net| net.addr()),
-            user_agent: s.user_agent,
-        })
-        .collect())
-}
-
-/// Ends one of the caller's sessions.
-pub async fn revoke_session(
-    services: &Services,
-    caller: &Authenticated,
-    session_id: Uuid,
-    meta: &RequestMeta,
-) -> Result<(), UserError> {
-    let user_id = caller.user.id;
-    let mut tx = services.db.begin().await?;
-    if !sessions::end_own(&mut *tx, user_id, session_id, EndReason::Revoked).await? {
-        return Err(UserError::NotFound);
-    }
-    let event = Event::success(
-        Action::UserSessionRevoked,
-        Some(user_id),
-        Some(user_id),
-        meta,
-    )
-    .with_details(serde_json::json!({"session_id": session_id}));
-    audit::repo::insert(&mut *tx, &event).await?;
+) -> Result<(), ProfileError> {
+    check_current_password(deps, caller.user.id, current_password).await?;
+    let mut tx = deps.db.begin().await?;
+    shared::deactivate_in(&mut tx, caller.user.id, &caller.user, meta).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -367,7 +367,7 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
         );
     }
     // Every action of the contract was exercised.
-    for action in gatehouse::audit::Action::ALL {
+    for action in gatehouse::model::Action::ALL {
         assert!(
             expected.iter().any(|(a, ..)| *a == action.as_str()),
             "{} not covered",

@@ -273,8 +273,13 @@ fn keys_generate_writes_a_private_key_that_loads() {
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let keys =
-        gatehouse::auth::tokens::TokenKeys::from_pems(&pem, &[], "gatehouse", "gatehouse", 900);
+    let keys = gatehouse::tokens::TokenKeys::from_pems(
+        &pem,
+        &[],
+        "gatehouse",
+        "gatehouse",
+        Duration::from_secs(900),
+    );
     assert!(keys.is_ok());
     let again = Command::new(binary())
         .args(["keys", "generate", "--out"])

@@ -532,7 +532,7 @@ async fn two_instances_let_exactly_one_rotation_of_a_refresh_token_win() {
 async fn connections_the_database_cuts_are_replaced_without_failing_a_request() {
     let app = crate::helpers::TestApp::spawn().await;
     let admin = app.admin().await;
-    let reserved = &app.state.services().reserved;
+    let reserved = &app.state.deps().reserved;
     for _ in 0..8 {
         assert_eq!(
             app.get_as("/api/v1/users/me", &admin.token).await.status(),

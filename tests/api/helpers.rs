@@ -11,6 +11,7 @@ use axum::Router;
 use gatehouse::app::{self, AppState, OutboxWorker};
 use gatehouse::config::{Config, Settings};
 use gatehouse::db;
+use gatehouse::users::accounts;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::oneshot;
@@ -290,12 +291,18 @@ impl TestApp {
     /// An active admin, created as `gatehouse create-admin` would, signed in.
     pub async fn admin(&self) -> Actor {
         let email = format!("admin-{}@example.com", uuid::Uuid::now_v7().simple());
-        let user = gatehouse::auth::registration::create_admin(
-            self.state.services(),
-            &email,
-            "Admin",
-            PASSWORD,
-            gatehouse::auth::registration::AdminOrigin::CommandLine,
+        let input = accounts::NewAccount {
+            email: email.clone(),
+            name: "Admin".to_owned(),
+            password: Some(PASSWORD.to_owned()),
+            preferences: None,
+        };
+        let meta = gatehouse::request::RequestMeta::system();
+        let user = accounts::create(
+            self.state.deps(),
+            accounts::Origin::CommandLine,
+            input,
+            &meta,
         )
         .await
         .expect("admin created");

@@ -76,3 +76,54 @@ fn every_operation_documents_the_rate_limit() {
     let rate_limited = &document["components"]["responses"]["RateLimited"];
     assert!(rate_limited["headers"]["Retry-After"].is_object());
 }
+
+/// Every problem document shown anywhere in the OpenAPI document (response examples,
+/// named examples, schema examples) is exactly one of the service's problem types as it
+/// would send it, so an example cannot promise a detail, title or status the service
+/// does not send.
+#[test]
+fn every_documented_problem_is_one_the_service_sends() {
+    use gatehouse::http::problems::ProblemType;
+
+    fn problems<'a>(value: &'a serde_json::Value, found: &mut Vec<&'a serde_json::Value>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let is_problem = map
+                    .get("type")
+                    .and_then(|t| t.as_str())
+                    .is_some_and(|t| t.starts_with("/problems/"));
+                if is_problem {
+                    found.push(value);
+                }
+                map.values().for_each(|v| problems(v, found));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| problems(v, found)),
+            _ => {}
+        }
+    }
+
+    let document: serde_json::Value =
+        serde_json::from_str(&openapi::document_json()).expect("document is JSON");
+    let mut found = Vec::new();
+    problems(&document, &mut found);
+    assert!(
+        found.len() > 50,
+        "only {} problem examples found",
+        found.len()
+    );
+    let mut kinds = std::collections::HashSet::new();
+    for example in found {
+        let kind = ProblemType::of_example(example);
+        assert!(kind.is_some(), "not a problem the service sends: {example}");
+        kinds.extend(kind);
+    }
+    for kind in [
+        ProblemType::MalformedJson,
+        ProblemType::RateLimited,
+        ProblemType::EmailTaken,
+        ProblemType::ValidationFailed,
+        ProblemType::DatabaseUnavailable,
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?} is documented");
+    }
+}

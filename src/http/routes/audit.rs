@@ -6,15 +6,16 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
-use crate::audit::{self, listing::AuditQuery};
+use crate::audit;
 use crate::http::auth::AuthUser;
 use crate::http::error::{ApiError, Problem};
-use crate::http::examples as ex;
 use crate::http::extract::AppQuery;
 use crate::http::paging::link_header;
+use crate::http::problems::ProblemType as P;
 use crate::http::responses::{BearerErrors, ServerErrors};
+use crate::http::state::AppState;
 use crate::http::views::AuditPage;
+use crate::model::audit_query::AuditQuery;
 
 /// Routes of this module, under `/api/v1/audit-events`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -31,9 +32,9 @@ pub fn router() -> OpenApiRouter<AppState> {
          example = json!({"items": [], "page": 1, "per_page": 20, "total": 0, "total_pages": 0})),
         BearerErrors,
         (status = 403, description = "Only admins read the whole trail.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
+         example = json!(P::Forbidden.example())),
         (status = 422, description = "A bad query parameter, named in `errors`.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::invalid("actor_id", "invalid", "UUID parsing failed"))),
+         content_type = "application/problem+json", example = json!(P::invalid_field_example("actor_id", "invalid", "UUID parsing failed"))),
         ServerErrors,
     )
 )]
@@ -43,7 +44,7 @@ pub async fn list_events(
     RawQuery(raw): RawQuery,
     AppQuery(query): AppQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    let page: AuditPage = audit::all_events(state.services(), &caller.user, query)
+    let page: AuditPage = audit::all_events(state.deps(), &caller.user, query)
         .await?
         .into();
     let link = link_header(

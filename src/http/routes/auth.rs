@@ -8,15 +8,17 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
-use crate::auth::{login, recovery, registration};
+use crate::auth::{login, recovery, verification};
 use crate::http::auth::AuthUser;
 use crate::http::client::ClientMeta;
 use crate::http::error::{ApiError, Problem};
 use crate::http::examples as ex;
 use crate::http::extract::AppJson;
+use crate::http::problems::ProblemType as P;
 use crate::http::responses::{BearerErrors, BodyErrors, MalformedBody, ServerErrors};
+use crate::http::state::AppState;
 use crate::http::views::{TokenPairView, UserView};
+use crate::users::accounts::{self, NewAccount, Origin};
 
 /// Routes of this module, under `/api/v1/auth`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -105,9 +107,9 @@ pub struct ResetPasswordRequest {
          headers(("Location" = String, description = "URL of the new user")),
          example = json!(ex::pending_user())),
         (status = 409, description = "The address is taken.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(409, "email_taken", "An account with this email address exists."))),
+         example = json!(P::EmailTaken.example())),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("password", "too_short", "must be at least 10 characters"))),
+         example = json!(P::invalid_field_example("password", "too_short", "must be at least 10 characters"))),
         MalformedBody, BodyErrors, ServerErrors,
     )
 )]
@@ -116,13 +118,13 @@ pub async fn register(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let input = registration::Registration {
+    let input = NewAccount {
         email: body.email,
-        password: body.password,
         name: body.name,
+        password: Some(body.password),
         preferences: body.preferences,
     };
-    let user = registration::register(state.services(), input, &meta).await?;
+    let user = accounts::create(state.deps(), Origin::SelfRegistered, input, &meta).await?;
     let location =
         HeaderValue::from_str(&format!("/api/v1/users/{}", user.id)).map_err(ApiError::internal)?;
     let mut response = (StatusCode::CREATED, axum::Json(UserView::from(user))).into_response();
@@ -139,15 +141,14 @@ pub async fn register(
         (status = 400, description = "Invalid, used or expired token, or a body that is not JSON.", body = Problem,
          content_type = "application/problem+json",
          examples(
-             ("invalid_verification_token" = (value = json!(ex::problem(400, "invalid_verification_token",
-                 "The verification link is invalid, used or expired.")))),
-             ("malformed_request" = (value = json!(ex::problem(400, "malformed_request", "The body is not valid JSON.")))),
+             ("invalid_verification_token" = (value = json!(P::InvalidVerificationToken.example()))),
+             ("malformed_request" = (value = json!(P::MalformedJson.example()))),
          )),
         (status = 409, description = "The new address (email change) was taken meanwhile.", body = Problem,
          content_type = "application/problem+json",
-         example = json!(ex::problem(409, "email_taken", "An account with this email address exists."))),
+         example = json!(P::EmailTaken.example())),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("token", "required", "missing field `token`"))),
+         example = json!(P::invalid_field_example("token", "required", "missing field `token`"))),
         BodyErrors, ServerErrors,
     )
 )]
@@ -156,7 +157,7 @@ pub async fn verify_email(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<TokenRequest>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let user = registration::verify_email(state.services(), &body.token, &meta).await?;
+    let user = verification::verify_email(state.deps(), &body.token, &meta).await?;
     Ok(axum::Json(user.into()))
 }
 
@@ -167,7 +168,7 @@ pub async fn verify_email(
     responses(
         (status = 202, description = "Accepted (whether or not the address exists)."),
         (status = 422, description = "Not an email address.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("email", "invalid_email", "must be a valid email address"))),
+         example = json!(P::invalid_field_example("email", "invalid_email", "must be a valid email address"))),
         MalformedBody, BodyErrors, ServerErrors,
     )
 )]
@@ -175,7 +176,7 @@ pub async fn resend_verification(
     State(state): State<AppState>,
     AppJson(body): AppJson<EmailRequest>,
 ) -> Result<StatusCode, ApiError> {
-    registration::resend_verification(state.services(), &body.email).await?;
+    verification::resend_verification(state.deps(), &body.email).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -187,15 +188,15 @@ pub async fn resend_verification(
         (status = 200, description = "Signed in.", body = TokenPairView, example = json!(ex::token_pair())),
         (status = 401, description = "Wrong email or password (same answer for both).", body = Problem,
          content_type = "application/problem+json",
-         example = json!(ex::problem(401, "invalid_credentials", "The email address or password is wrong."))),
+         example = json!(P::InvalidCredentials.example())),
         (status = 403, description = "Right password, but the address is unverified or the account deactivated.",
          body = Problem, content_type = "application/problem+json",
          examples(
-             ("email_not_verified" = (value = json!(ex::problem(403, "email_not_verified", "Confirm your email address first.")))),
-             ("account_deactivated" = (value = json!(ex::problem(403, "account_deactivated", "This account is deactivated.")))),
+             ("email_not_verified" = (value = json!(P::EmailNotVerified.example()))),
+             ("account_deactivated" = (value = json!(P::AccountDeactivated.example()))),
          )),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("password", "required", "missing field `password`"))),
+         example = json!(P::invalid_field_example("password", "required", "missing field `password`"))),
         MalformedBody, BodyErrors, ServerErrors,
     )
 )]
@@ -204,7 +205,7 @@ pub async fn login(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<axum::Json<TokenPairView>, ApiError> {
-    let pair = login::login(state.services(), &body.email, &body.password, &meta).await?;
+    let pair = login::login(state.deps(), &body.email, &body.password, &meta).await?;
     Ok(axum::Json(pair.into()))
 }
 
@@ -218,12 +219,11 @@ pub async fn login(
         (status = 401, description = "Unknown, expired or ended token, or reuse of a rotated one.", body = Problem,
          content_type = "application/problem+json",
          examples(
-             ("invalid_token" = (value = json!(ex::problem(401, "invalid_token", "The token is not valid.")))),
-             ("refresh_token_reused" = (value = json!(ex::problem(401, "refresh_token_reused",
-                 "This refresh token was already used; the session has been ended for safety.")))),
+             ("invalid_token" = (value = json!(P::InvalidToken.example()))),
+             ("refresh_token_reused" = (value = json!(P::RefreshTokenReused.example()))),
          )),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("refresh_token", "required", "missing field `refresh_token`"))),
+         example = json!(P::invalid_field_example("refresh_token", "required", "missing field `refresh_token`"))),
         MalformedBody, BodyErrors, ServerErrors,
     )
 )]
@@ -232,7 +232,7 @@ pub async fn refresh(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<RefreshRequest>,
 ) -> Result<axum::Json<TokenPairView>, ApiError> {
-    let pair = login::refresh(state.services(), &body.refresh_token, &meta).await?;
+    let pair = login::refresh(state.deps(), &body.refresh_token, &meta).await?;
     Ok(axum::Json(pair.into()))
 }
 
@@ -243,7 +243,7 @@ pub async fn refresh(
     responses(
         (status = 204, description = "The session is ended (or already was)."),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("refresh_token", "required", "missing field `refresh_token`"))),
+         example = json!(P::invalid_field_example("refresh_token", "required", "missing field `refresh_token`"))),
         MalformedBody, BodyErrors, ServerErrors,
     )
 )]
@@ -252,7 +252,7 @@ pub async fn logout(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
-    login::logout(state.services(), &body.refresh_token, &meta).await?;
+    login::logout(state.deps(), &body.refresh_token, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -271,7 +271,7 @@ pub async fn logout_all(
     ClientMeta(meta): ClientMeta,
     AuthUser(caller): AuthUser,
 ) -> Result<StatusCode, ApiError> {
-    login::logout_all(state.services(), &caller, &meta).await?;
+    login::logout_all(state.deps(), &caller, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -282,7 +282,7 @@ pub async fn logout_all(
     responses(
         (status = 202, description = "Accepted (whether or not the address exists)."),
         (status = 422, description = "Not an email address.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("email", "invalid_email", "must be a valid email address"))),
+         example = json!(P::invalid_field_example("email", "invalid_email", "must be a valid email address"))),
         MalformedBody, BodyErrors, ServerErrors,
     )
 )]
@@ -291,7 +291,7 @@ pub async fn forgot_password(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<EmailRequest>,
 ) -> Result<StatusCode, ApiError> {
-    recovery::forgot_password(state.services(), &body.email, &meta).await?;
+    recovery::forgot_password(state.deps(), &body.email, &meta).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -304,12 +304,11 @@ pub async fn forgot_password(
         (status = 400, description = "Invalid, used or expired token, or a body that is not JSON.", body = Problem,
          content_type = "application/problem+json",
          examples(
-             ("invalid_reset_token" = (value = json!(ex::problem(400, "invalid_reset_token",
-                 "The reset link is invalid, used or expired.")))),
-             ("malformed_request" = (value = json!(ex::problem(400, "malformed_request", "The body is not valid JSON.")))),
+             ("invalid_reset_token" = (value = json!(P::InvalidResetToken.example()))),
+             ("malformed_request" = (value = json!(P::MalformedJson.example()))),
          )),
         (status = 422, description = "The new password breaks a rule.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("new_password", "too_common", "is one of the most common passwords"))),
+         example = json!(P::invalid_field_example("new_password", "too_common", "is one of the most common passwords"))),
         BodyErrors, ServerErrors,
     )
 )]
@@ -318,6 +317,6 @@ pub async fn reset_password(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<ResetPasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    recovery::reset_password(state.services(), &body.token, &body.new_password, &meta).await?;
+    recovery::reset_password(state.deps(), &body.token, &body.new_password, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,8 +8,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::http::error::{ApiError, Problem};
+use crate::http::problems::ProblemType;
+use crate::http::state::AppState;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -49,21 +50,17 @@ pub async fn live() -> axum::Json<Health> {
         (status = 200, description = "Ready to serve.", body = Health, example = json!({"status": "ready"})),
         (status = 503, description = "Database down, migrations pending, or shutting down.",
          body = Problem, content_type = "application/problem+json",
-         example = json!({"type": "/problems/unavailable", "title": "Service Unavailable", "status": 503,
-                          "detail": "The database does not answer.", "code": "unavailable",
-                          "request_id": "0193a5c4-7f0e-7c1a-9b1e-5d2f3a4b5c6d"})),
+         example = json!(ProblemType::DatabaseSilent.example())),
     )
 )]
 pub async fn ready(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
     if state.is_shutting_down() {
-        return Err(ApiError::unavailable("The service is shutting down."));
+        return Err(ProblemType::ShuttingDown.into());
     }
     match crate::db::migrations_current(state.db()).await {
         Ok(true) => Ok(axum::Json(Health { status: "ready" })),
-        Ok(false) => Err(ApiError::unavailable(
-            "The database schema is not at this version's migrations.",
-        )),
-        Err(error) => Err(ApiError::unavailable("The database does not answer.").with_cause(error)),
+        Ok(false) => Err(ProblemType::SchemaBehind.into()),
+        Err(error) => Err(ApiError::new(ProblemType::DatabaseSilent).with_cause(error)),
     }
 }
 
@@ -87,10 +84,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("db_pool_idle_connections").set(f64::from(idle));
     metrics::gauge!("db_pool_in_use_connections").set(f64::from(size.saturating_sub(idle)));
     metrics::gauge!("db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
-    metrics::gauge!("db_reserved_idle_connections").set(state.services().reserved.idle() as f64);
-    metrics::gauge!("password_hash_queue").set(state.services().passwords.queue_length() as f64);
+    metrics::gauge!("db_reserved_idle_connections").set(state.deps().reserved.idle() as f64);
+    metrics::gauge!("password_hash_queue").set(state.deps().passwords.queue_length() as f64);
     // The backlog needs the database; without it the gauge keeps its last value.
-    if let Ok(backlog) = crate::email::outbox::backlog(pool).await {
+    if let Ok(backlog) = crate::db::outbox::backlog(pool).await {
         metrics::gauge!("email_outbox_backlog").set(backlog as f64);
     }
 

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::http::state::AppState;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     )
 )]
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let mut response = axum::Json(state.services().tokens.jwks()).into_response();
+    let mut response = axum::Json(state.deps().tokens.jwks()).into_response();
     // Verifiers may cache the keys briefly; a rotation keeps the old key published anyway.
     response.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -10,17 +10,21 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::audit::{self, listing::OwnAuditQuery};
-use crate::avatars::{self, MAX_UPLOAD_BYTES};
+use crate::audit;
+use crate::avatars;
 use crate::http::auth::AuthUser;
 use crate::http::client::ClientMeta;
 use crate::http::error::{ApiError, Problem};
 use crate::http::examples as ex;
 use crate::http::extract::{AppJson, AppPath, AppQuery, present};
+use crate::http::problems::ProblemType as P;
 use crate::http::responses::{BearerErrors, BodyErrors, MalformedBody, ServerErrors};
+use crate::http::state::AppState;
 use crate::http::views::{AuditPage, SessionList, UserView};
+use crate::images::MAX_UPLOAD_BYTES;
+use crate::model::audit_query::OwnAuditQuery;
 use crate::users::profile::{self, ProfilePatch};
+use crate::users::sessions;
 
 /// Routes of this module, under `/api/v1/users/me`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -106,7 +110,7 @@ pub async fn get_me(AuthUser(caller): AuthUser) -> axum::Json<UserView> {
         (status = 200, description = "Updated.", body = UserView, example = json!(ex::user())),
         BearerErrors,
         (status = 422, description = "Invalid fields, or a field that cannot be changed here.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::invalid("role", "unknown_field", "unknown field `role`"))),
+         content_type = "application/problem+json", example = json!(P::invalid_field_example("role", "unknown_field", "unknown field `role`"))),
         MalformedBody, BodyErrors, ServerErrors,
     )
 )]
@@ -120,8 +124,7 @@ pub async fn update_me(
         name: body.name,
         preferences: body.preferences,
     };
-    let id = caller.user.id;
-    let user = profile::apply_patch(state.services(), id, id, patch, &meta).await?;
+    let user = profile::update(state.deps(), &caller, patch, &meta).await?;
     Ok(axum::Json(user.into()))
 }
 
@@ -132,11 +135,11 @@ pub async fn update_me(
     responses(
         (status = 204, description = "Deactivated."),
         (status = 401, description = "Wrong password, or a bad access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_credentials", "The email address or password is wrong."))),
+         content_type = "application/problem+json", example = json!(P::InvalidCredentials.example())),
         (status = 409, description = "The caller is the only active admin.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(409, "last_admin", "This would leave no active admin; make another admin first."))),
+         content_type = "application/problem+json", example = json!(P::LastAdmin.example())),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("current_password", "required", "missing field `current_password`"))),
+         example = json!(P::invalid_field_example("current_password", "required", "missing field `current_password`"))),
         MalformedBody, BodyErrors, ServerErrors,
     )
 )]
@@ -146,7 +149,7 @@ pub async fn delete_me(
     AuthUser(caller): AuthUser,
     AppJson(body): AppJson<ConfirmPasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    profile::delete_me(state.services(), &caller, &body.current_password, &meta).await?;
+    profile::delete_me(state.deps(), &caller, &body.current_password, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -157,9 +160,9 @@ pub async fn delete_me(
     responses(
         (status = 204, description = "Changed."),
         (status = 401, description = "Wrong current password, or a bad access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_credentials", "The email address or password is wrong."))),
+         content_type = "application/problem+json", example = json!(P::InvalidCredentials.example())),
         (status = 422, description = "The new password breaks a rule.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("new_password", "too_short", "must be at least 10 characters"))),
+         example = json!(P::invalid_field_example("new_password", "too_short", "must be at least 10 characters"))),
         MalformedBody, BodyErrors, ServerErrors,
     )
 )]
@@ -170,7 +173,7 @@ pub async fn change_password(
     AppJson(body): AppJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
     profile::change_password(
-        state.services(),
+        state.deps(),
         &caller,
         &body.current_password,
         &body.new_password,
@@ -188,11 +191,11 @@ pub async fn change_password(
     responses(
         (status = 202, description = "Confirmation mailed to the new address."),
         (status = 401, description = "Wrong password, or a bad access token.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(401, "invalid_credentials", "The email address or password is wrong."))),
+         content_type = "application/problem+json", example = json!(P::InvalidCredentials.example())),
         (status = 409, description = "The new address is taken.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(409, "email_taken", "An account with this email address exists."))),
+         example = json!(P::EmailTaken.example())),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("new_email", "invalid_email", "must be a valid email address"))),
+         example = json!(P::invalid_field_example("new_email", "invalid_email", "must be a valid email address"))),
         MalformedBody, BodyErrors, ServerErrors,
     )
 )]
@@ -203,7 +206,7 @@ pub async fn change_email(
     AppJson(body): AppJson<ChangeEmailRequest>,
 ) -> Result<StatusCode, ApiError> {
     profile::request_email_change(
-        state.services(),
+        state.deps(),
         &caller,
         &body.new_email,
         &body.current_password,
@@ -223,9 +226,9 @@ pub async fn change_email(
         (status = 200, description = "Stored; `avatar_url` points to it.", body = UserView, example = json!(ex::user())),
         BearerErrors,
         (status = 413, description = "Over 2 MiB, or larger than 10000 pixels a side.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(413, "payload_too_large", "The image is too large."))),
+         content_type = "application/problem+json", example = json!(P::ImageTooLarge.example())),
         (status = 415, description = "Not a PNG, JPEG or WebP image.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(415, "unsupported_media_type", "The image must be a PNG, JPEG or WebP file."))),
+         example = json!(P::NotAnImage.example())),
         ServerErrors,
     )
 )]
@@ -246,23 +249,19 @@ pub async fn put_avatar(
         content_type.as_str(),
         "image/png" | "image/jpeg" | "image/webp"
     ) {
-        return Err(ApiError::unsupported_media_type(
-            "Send the image with `Content-Type: image/png`, `image/jpeg` or `image/webp`.",
-        ));
+        return Err(P::NotAnImageType.into());
     }
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > MAX_UPLOAD_BYTES as u64) {
-        return Err(ApiError::payload_too_large().with_detail("The image must be at most 2 MiB."));
+        return Err(P::UploadTooLarge.into());
     }
     let bytes = axum::body::to_bytes(body, MAX_UPLOAD_BYTES)
         .await
-        .map_err(|_| {
-            ApiError::payload_too_large().with_detail("The image must be at most 2 MiB.")
-        })?;
-    let user = avatars::set(state.services(), &caller.user, bytes.to_vec(), &meta).await?;
+        .map_err(|_| ApiError::new(P::UploadTooLarge))?;
+    let user = avatars::set(state.deps(), &caller.user, bytes.to_vec(), &meta).await?;
     Ok(axum::Json(user.into()))
 }
 
@@ -280,7 +279,7 @@ pub async fn delete_avatar(
     ClientMeta(meta): ClientMeta,
     AuthUser(caller): AuthUser,
 ) -> Result<StatusCode, ApiError> {
-    avatars::remove(state.services(), &caller.user, &meta).await?;
+    avatars::remove(state.deps(), &caller.user, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -299,7 +298,7 @@ pub async fn sessions(
     State(state): State<AppState>,
     AuthUser(caller): AuthUser,
 ) -> Result<axum::Json<SessionList>, ApiError> {
-    let items = profile::sessions(state.services(), &caller).await?;
+    let items = sessions::list(state.deps(), &caller).await?;
     Ok(axum::Json(SessionList {
         items: items.into_iter().map(Into::into).collect(),
     }))
@@ -313,7 +312,7 @@ pub async fn sessions(
         (status = 204, description = "Ended."),
         BearerErrors,
         (status = 404, description = "No open session of the caller has this id.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(404, "not_found", "There is nothing at this address."))),
+         content_type = "application/problem+json", example = json!(P::NotFound.example())),
         ServerErrors,
     )
 )]
@@ -323,12 +322,7 @@ pub async fn revoke_session(
     AuthUser(caller): AuthUser,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    profile::revoke_session(state.services(), &caller, id, &meta)
-        .await
-        .map_err(|e| match e {
-            crate::users::error::UserError::NotFound => ApiError::not_found(),
-            other => other.into(),
-        })?;
+    sessions::revoke(state.deps(), &caller, id, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -341,7 +335,7 @@ pub async fn revoke_session(
          example = json!({"items": [], "page": 1, "per_page": 20, "total": 0, "total_pages": 0})),
         BearerErrors,
         (status = 422, description = "A bad query parameter, named in `errors`.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::invalid("per_page", "out_of_range", "must be between 1 and 100"))),
+         content_type = "application/problem+json", example = json!(P::invalid_field_example("per_page", "out_of_range", "must be between 1 and 100"))),
         ServerErrors,
     )
 )]
@@ -350,6 +344,6 @@ pub async fn audit_events(
     AuthUser(caller): AuthUser,
     AppQuery(query): AppQuery<OwnAuditQuery>,
 ) -> Result<axum::Json<AuditPage>, ApiError> {
-    let page = audit::own_events(state.services(), &caller.user, query).await?;
+    let page = audit::own_events(state.deps(), &caller.user, query).await?;
     Ok(axum::Json(page.into()))
 }

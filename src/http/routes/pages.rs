@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::app::AppState;
-use crate::auth::{AuthError, recovery, registration};
-use crate::email::templates::escape_html;
+use crate::auth::{AuthError, recovery, verification};
 use crate::http::client::ClientMeta;
+use crate::http::state::AppState;
+use crate::mail::templates::escape_html;
 
 /// Content security policy of the pages: no script at all, forms only to ourselves.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -111,7 +111,7 @@ async fn verify_submit(
     body: Bytes,
 ) -> Response {
     let form: TokenQuery = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    match registration::verify_email(state.services(), &form.token, &meta).await {
+    match verification::verify_email(state.deps(), &form.token, &meta).await {
         Ok(_) => page(
             StatusCode::OK,
             "Email address confirmed",
@@ -153,7 +153,7 @@ async fn reset_submit(
             &reset_page(&form.token, Some("The two passwords differ.")),
         );
     }
-    match recovery::reset_password(state.services(), &form.token, &form.new_password, &meta).await {
+    match recovery::reset_password(state.deps(), &form.token, &form.new_password, &meta).await {
         Ok(()) => page(
             StatusCode::OK,
             "Password changed",

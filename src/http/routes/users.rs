@@ -9,7 +9,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::avatars;
 use crate::http::auth::AuthUser;
 use crate::http::client::ClientMeta;
@@ -17,12 +16,15 @@ use crate::http::error::{ApiError, Problem};
 use crate::http::examples as ex;
 use crate::http::extract::{AppJson, AppPath, AppQuery};
 use crate::http::paging::link_header;
+use crate::http::problems::ProblemType as P;
 use crate::http::responses::{BearerErrors, BodyErrors, MalformedBody, NoSuchUser, ServerErrors};
 use crate::http::routes::me::UpdateProfileRequest;
+use crate::http::state::AppState;
 use crate::http::views::{UserPage, UserView};
-use crate::users::Role;
-use crate::users::admin::{self, NewAccount};
-use crate::users::listing::ListQuery;
+use crate::model::Role;
+use crate::model::listing::ListQuery;
+use crate::users::accounts::{self, NewAccount, Origin};
+use crate::users::admin;
 use crate::users::profile::ProfilePatch;
 
 /// Routes of this module, under `/api/v1/users`.
@@ -74,9 +76,9 @@ pub struct RoleRequest {
          example = json!({"items": [ex::user()], "page": 1, "per_page": 20, "total": 1, "total_pages": 1})),
         BearerErrors,
         (status = 403, description = "Plain users may not list users.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
+         example = json!(P::Forbidden.example())),
         (status = 422, description = "A bad query parameter, named in `errors`.", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::invalid("per_page", "out_of_range", "must be between 1 and 100"))),
+         content_type = "application/problem+json", example = json!(P::invalid_field_example("per_page", "out_of_range", "must be between 1 and 100"))),
         ServerErrors,
     )
 )]
@@ -86,9 +88,7 @@ pub async fn list_users(
     RawQuery(raw): RawQuery,
     AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let page: UserPage = admin::list(state.services(), &caller.user, query)
-        .await?
-        .into();
+    let page: UserPage = admin::list(state.deps(), &caller.user, query).await?.into();
     let link = link_header("/api/v1/users", raw.as_deref(), page.page, page.total_pages);
     let mut response = axum::Json(page).into_response();
     if let Some(link) = link {
@@ -106,11 +106,11 @@ pub async fn list_users(
          headers(("Location" = String, description = "URL of the new user")), example = json!(ex::pending_user())),
         BearerErrors,
         (status = 403, description = "Only admins create users.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
+         example = json!(P::Forbidden.example())),
         (status = 409, description = "The address is taken.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(409, "email_taken", "An account with this email address exists."))),
+         example = json!(P::EmailTaken.example())),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("role", "invalid", "unknown variant `root`"))),
+         example = json!(P::invalid_field_example("role", "invalid", "unknown variant `root`"))),
         MalformedBody, BodyErrors, ServerErrors,
     )
 )]
@@ -120,14 +120,18 @@ pub async fn create_user(
     AuthUser(caller): AuthUser,
     AppJson(body): AppJson<CreateUserRequest>,
 ) -> Result<Response, ApiError> {
+    let origin = Origin::Admin {
+        actor: &caller.user,
+        role: body.role,
+        email_verified: body.email_verified,
+    };
     let input = NewAccount {
         email: body.email,
         name: body.name,
-        role: body.role,
         password: body.password,
-        email_verified: body.email_verified,
+        preferences: None,
     };
-    let user = admin::create(state.services(), &caller.user, input, &meta).await?;
+    let user = accounts::create(state.deps(), origin, input, &meta).await?;
     let location =
         HeaderValue::from_str(&format!("/api/v1/users/{}", user.id)).map_err(ApiError::internal)?;
     let mut response = (StatusCode::CREATED, axum::Json(UserView::from(user))).into_response();
@@ -143,7 +147,7 @@ pub async fn create_user(
         (status = 200, description = "The user.", body = UserView, example = json!(ex::user())),
         BearerErrors,
         (status = 403, description = "A plain user asking for someone else.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
+         example = json!(P::Forbidden.example())),
         NoSuchUser,
         ServerErrors,
     )
@@ -154,7 +158,7 @@ pub async fn get_user(
     AppPath(id): AppPath<Uuid>,
 ) -> Result<axum::Json<UserView>, ApiError> {
     Ok(axum::Json(
-        admin::get(state.services(), &caller.user, id).await?.into(),
+        admin::get(state.deps(), &caller.user, id).await?.into(),
     ))
 }
 
@@ -167,10 +171,10 @@ pub async fn get_user(
         (status = 200, description = "Updated.", body = UserView, example = json!(ex::user())),
         BearerErrors,
         (status = 403, description = "Not allowed for this caller and target.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
+         example = json!(P::Forbidden.example())),
         NoSuchUser,
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("name", "too_long", "must be at most 100 characters"))),
+         example = json!(P::invalid_field_example("name", "too_long", "must be at most 100 characters"))),
         MalformedBody, BodyErrors, ServerErrors,
     )
 )]
@@ -185,7 +189,7 @@ pub async fn update_user(
         name: body.name,
         preferences: body.preferences,
     };
-    let user = admin::update(state.services(), &caller.user, id, patch, &meta).await?;
+    let user = admin::update(state.deps(), &caller.user, id, patch, &meta).await?;
     Ok(axum::Json(user.into()))
 }
 
@@ -198,10 +202,10 @@ pub async fn update_user(
         (status = 204, description = "Deactivated (or already was)."),
         BearerErrors,
         (status = 403, description = "Not allowed for this caller and target (oneself: use `/users/me`).", body = Problem,
-         content_type = "application/problem+json", example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
+         content_type = "application/problem+json", example = json!(P::Forbidden.example())),
         NoSuchUser,
         (status = 409, description = "The last active admin.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(409, "last_admin", "This would leave no active admin; make another admin first."))),
+         example = json!(P::LastAdmin.example())),
         ServerErrors,
     )
 )]
@@ -211,7 +215,7 @@ pub async fn deactivate_user(
     AuthUser(caller): AuthUser,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    admin::deactivate(state.services(), &caller.user, id, &meta).await?;
+    admin::deactivate(state.deps(), &caller.user, id, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -224,12 +228,12 @@ pub async fn deactivate_user(
         (status = 200, description = "Changed.", body = UserView, example = json!(ex::user())),
         BearerErrors,
         (status = 403, description = "Not an admin, or one's own role.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
+         example = json!(P::Forbidden.example())),
         NoSuchUser,
         (status = 409, description = "Demoting the last active admin.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(409, "last_admin", "This would leave no active admin; make another admin first."))),
+         example = json!(P::LastAdmin.example())),
         (status = 422, description = "Not a role.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::invalid("role", "invalid", "unknown variant `root`"))),
+         example = json!(P::invalid_field_example("role", "invalid", "unknown variant `root`"))),
         MalformedBody, BodyErrors, ServerErrors,
     )
 )]
@@ -240,7 +244,7 @@ pub async fn change_role(
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<RoleRequest>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let user = admin::change_role(state.services(), &caller.user, id, body.role, &meta).await?;
+    let user = admin::change_role(state.deps(), &caller.user, id, body.role, &meta).await?;
     Ok(axum::Json(user.into()))
 }
 
@@ -253,10 +257,10 @@ pub async fn change_role(
         (status = 200, description = "Restored.", body = UserView, example = json!(ex::user())),
         BearerErrors,
         (status = 403, description = "Only admins restore users.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
+         example = json!(P::Forbidden.example())),
         NoSuchUser,
         (status = 409, description = "The user is not deactivated.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(409, "conflict", "The user is not deactivated."))),
+         example = json!(P::NotDeactivated.example())),
         ServerErrors,
     )
 )]
@@ -266,7 +270,7 @@ pub async fn restore_user(
     AuthUser(caller): AuthUser,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let user = admin::restore(state.services(), &caller.user, id, &meta).await?;
+    let user = admin::restore(state.deps(), &caller.user, id, &meta).await?;
     Ok(axum::Json(user.into()))
 }
 
@@ -278,7 +282,7 @@ pub async fn restore_user(
         (status = 204, description = "Every session ended."),
         BearerErrors,
         (status = 403, description = "Only admins end others' sessions.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(403, "forbidden", "Your role does not allow this."))),
+         example = json!(P::Forbidden.example())),
         NoSuchUser,
         ServerErrors,
     )
@@ -289,7 +293,7 @@ pub async fn revoke_sessions(
     AuthUser(caller): AuthUser,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    admin::revoke_sessions(state.services(), &caller.user, id, &meta).await?;
+    admin::revoke_sessions(state.deps(), &caller.user, id, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -305,7 +309,7 @@ pub async fn revoke_sessions(
          content(("image/png"), ("image/jpeg"), ("image/webp"))),
         (status = 304, description = "The cached copy is current."),
         (status = 404, description = "No avatar.", body = Problem, content_type = "application/problem+json",
-         example = json!(ex::problem(404, "not_found", "There is nothing at this address."))),
+         example = json!(P::NotFound.example())),
         ServerErrors,
     )
 )]
@@ -314,12 +318,7 @@ pub async fn avatar(
     AppPath(id): AppPath<Uuid>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let avatar = avatars::get(state.services(), id)
-        .await
-        .map_err(|e| match e {
-            crate::users::error::UserError::NotFound => ApiError::not_found(),
-            other => other.into(),
-        })?;
+    let avatar = avatars::get(state.deps(), id).await?;
     let etag = HeaderValue::from_str(&avatar.etag).map_err(ApiError::internal)?;
     let cache = HeaderValue::from_static("public, max-age=60");
     let cached = headers

@@ -1,0 +1,97 @@
+//! What the services share, built once at start from the settings: the database, the
+//! ciphers, the password hasher, the token keys, the rate limiter, the image workers and
+//! the outbox wake-up. Every service function takes `&Deps`.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+use crate::crypto::{BlindIndex, CryptoError, FieldCipher, Purpose, Sealed};
+use crate::db::PoolSettings;
+use crate::db::reserved::Reserved;
+use crate::images::ImageWorkers;
+use crate::model::Email;
+use crate::passwords::{HashError, Passwords};
+use crate::rate_limit::RateLimiter;
+use crate::rate_limit::redis::RedisStore;
+use crate::tokens::{KeyError, TokenKeys};
+
+/// Everything the services need.
+pub struct Deps {
+    pub settings: Settings,
+    pub db: PgPool,
+    /// Connections kept out of the pool for the read of every authenticated request.
+    pub reserved: Reserved,
+    pub cipher: Arc<FieldCipher>,
+    pub blind_index: BlindIndex,
+    pub passwords: Passwords,
+    pub tokens: TokenKeys,
+    /// Woken when mail is queued, so the mailer sends it at once.
+    pub outbox_wake: Arc<Notify>,
+    pub images: ImageWorkers,
+    pub limiter: RateLimiter,
+}
+
+/// Why the dependencies cannot be built from valid-looking settings.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("password hasher: {0}")]
+    Hasher(#[from] HashError),
+    #[error("REDIS_URL: {0}")]
+    Redis(String),
+}
+
+impl Deps {
+    /// Builds the dependencies; fails on keys or addresses that do not work.
+    pub fn new(settings: Settings, db: PgPool) -> Result<Self, StartError> {
+        let tokens = TokenKeys::from_pems(
+            settings.keys.jwt_signing_pem.expose(),
+            &settings.keys.jwt_verify_pems,
+            &settings.tokens.issuer,
+            &settings.tokens.audience,
+            settings.tokens.access_ttl,
+        )?;
+        let redis = match &settings.redis {
+            Some(redis) => Some(
+                RedisStore::new(redis.url.expose(), &redis.key_prefix)
+                    .map_err(|e| StartError::Redis(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let pool = PoolSettings::from(&settings.database);
+        Ok(Self {
+            cipher: Arc::new(FieldCipher::new(settings.keys.encryption.expose())),
+            blind_index: BlindIndex::new(*settings.keys.blind_index.expose()),
+            passwords: Passwords::new(settings.password_hash_threads)?,
+            tokens,
+            outbox_wake: Arc::new(Notify::new()),
+            images: ImageWorkers::default(),
+            limiter: RateLimiter::new(settings.limits, redis),
+            reserved: Reserved::new(pool.reserved(), pool.acquire_timeout),
+            db,
+            settings,
+        })
+    }
+
+    /// Base of links in emails.
+    pub fn public_url(&self) -> &str {
+        self.settings.server.public_url.base()
+    }
+
+    /// Seals an address for storage and computes its blind index.
+    pub fn seal_email(&self, email: &Email) -> Result<(Sealed, Vec<u8>), CryptoError> {
+        let sealed = self
+            .cipher
+            .encrypt(Purpose::Email, email.as_str().as_bytes())?;
+        Ok((sealed, self.email_index(email)))
+    }
+
+    /// The blind index of an address: how it is looked up.
+    pub fn email_index(&self, email: &Email) -> Vec<u8> {
+        self.blind_index.compute(&email.normalised())
+    }
+}

@@ -1,0 +1,355 @@
+//! Passwords: the rules a new password must meet, and Argon2id hashing on a fixed pool of
+//! dedicated threads, so that a storm of logins queues up instead of starving the runtime.
+//!
+//! Dedicated threads rather than `spawn_blocking`: each hash allocates 19 MiB, and the
+//! allocator keeps a per-thread arena; on tokio's elastic blocking pool a storm would spread
+//! hashes over many threads, each keeping its 19 MiB, and the process would grow by
+//! hundreds of megabytes. A fixed set of threads bounds that to one buffer each.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use rand::rngs::OsRng;
+use std::sync::mpsc;
+
+use crate::model::Email;
+use crate::validation::Invalid;
+
+/// Shortest and longest accepted passwords, in characters.
+pub const MIN_LEN: usize = 10;
+pub const MAX_LEN: usize = 128;
+
+/// OWASP's recommended Argon2id setting: 19 MiB of memory, 2 passes, 1 lane.
+pub const MEMORY_KIB: u32 = 19 * 1024;
+pub const ITERATIONS: u32 = 2;
+pub const LANES: u32 = 1;
+
+/// The shipped list, sorted and lower-case (see data/README.md), borrowed from the binary.
+static COMMON_PASSWORDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    include_str!("../data/common-passwords.txt")
+        .lines()
+        .collect()
+});
+
+/// Number of entries in the shipped common-password list.
+pub fn common_password_count() -> usize {
+    COMMON_PASSWORDS.len()
+}
+
+/// True when `password` (compared in lower case) is on the shipped list.
+pub fn is_common(password: &str) -> bool {
+    COMMON_PASSWORDS
+        .binary_search(&password.to_lowercase().as_str())
+        .is_ok()
+}
+
+/// Checks a new password against the contract's rules; every broken rule is reported.
+/// Without a valid email, the rule about its local part cannot apply.
+pub fn check_rules(password: &str, email: Option<&Email>) -> Vec<Invalid> {
+    let mut problems = Vec::new();
+    let length = password.chars().count();
+    if length < MIN_LEN {
+        problems.push(Invalid {
+            code: "too_short",
+            message: format!("must be at least {MIN_LEN} characters"),
+        });
+    }
+    if length > MAX_LEN {
+        problems.push(Invalid {
+            code: "too_long",
+            message: format!("must be at most {MAX_LEN} characters"),
+        });
+    }
+    if is_common(password) {
+        problems.push(Invalid {
+            code: "too_common",
+            message: "is one of the most common passwords".into(),
+        });
+    }
+    // A local part of one or two characters would forbid most passwords; from three on
+    // it is a real hint about the person.
+    let local = email.map(Email::local_part).unwrap_or_default();
+    if local.chars().count() >= 3 && password.to_lowercase().contains(&local) {
+        problems.push(Invalid {
+            code: "contains_email",
+            message: "must not contain the email address".into(),
+        });
+    }
+    problems
+}
+
+/// Hashing failed for a reason that is not the password's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("argon2: {0}")]
+    Argon2(String),
+    #[error("the hashing pool is gone")]
+    PoolClosed,
+}
+
+/// Argon2id on a bounded number of blocking threads.
+#[derive(Clone)]
+pub struct Passwords {
+    argon2: Argon2<'static>,
+    jobs: mpsc::SyncSender<Job>,
+    queued: Arc<AtomicI64>,
+    dummy_hash: Arc<str>,
+}
+
+impl Passwords {
+    /// A hasher running at most `threads` hashes at a time.
+    pub fn new(threads: usize) -> Result<Self, HashError> {
+        let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None)
+            .map_err(|e| HashError::Argon2(e.to_string()))?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let jobs = spawn_workers(threads.max(1))?;
+        // A hash of a random password: verifying against it costs what a real check costs,
+        // so an unknown email cannot be told from a wrong password by timing. Computed on a
+        // hashing thread, like every hash, so its memory is the thread's reusable buffer.
+        let mut random = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut OsRng, &mut random);
+        let (sender, receiver) = mpsc::channel();
+        let for_dummy = argon2.clone();
+        jobs.send(Box::new(move || {
+            let _ = sender.send(hash_with(&for_dummy, &random));
+        }))
+        .map_err(|_| HashError::PoolClosed)?;
+        let dummy_hash = receiver.recv().map_err(|_| HashError::PoolClosed)??;
+        Ok(Self {
+            argon2,
+            jobs,
+            queued: Arc::new(AtomicI64::new(0)),
+            dummy_hash: Arc::from(dummy_hash),
+        })
+    }
+
+    /// Hashes a new password (PHC string with salt and parameters).
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let argon2 = self.argon2.clone();
+        let password = password.to_owned();
+        self.run(move || hash_with(&argon2, password.as_bytes()))
+            .await?
+    }
+
+    /// Checks a password against a stored hash; with no hash (unknown account, or one
+    /// without a password) the same work is done against a dummy and `false` returned.
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, HashError> {
+        let password = password.to_owned();
+        let (hash, real) = match stored {
+            Some(hash) => (hash.to_owned(), true),
+            None => (self.dummy_hash.to_string(), false),
+        };
+        self.run(move || {
+            let parsed = PasswordHash::new(&hash).map_err(argon_error)?;
+            // The stored hash's own parameters: older hashes keep verifying after a change.
+            let params = Params::try_from(&parsed).map_err(argon_error)?;
+            let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+            let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+                return Err(HashError::Argon2(
+                    "stored hash without salt or output".into(),
+                ));
+            };
+            let mut salt_bytes = [0u8; 64];
+            let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(argon_error)?;
+            let mut output = vec![0u8; expected.len()];
+            with_memory(argon2.params().block_count(), |memory| {
+                argon2.hash_password_into_with_memory(
+                    password.as_bytes(),
+                    salt_raw,
+                    &mut output,
+                    memory,
+                )
+            })?;
+            // Output's equality is constant-time.
+            let matches = Output::new(&output).map_err(argon_error)? == expected;
+            Ok(matches && real)
+        })
+        .await?
+    }
+
+    /// Hashes waiting for or holding a thread.
+    pub fn queue_length(&self) -> i64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let _queued = QueuedGuard(self.queued.clone());
+        let (done, result) = tokio::sync::oneshot::channel();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move || {
+            let _ = done.send(span.in_scope(work));
+        });
+        // The queue is bounded (QUEUE per thread): when it is full, the caller waits, on a
+        // blocking-pool thread, rather than memory growing without limit.
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(job)) => {
+                let jobs = self.jobs.clone();
+                tokio::task::spawn_blocking(move || jobs.send(job))
+                    .await
+                    .map_err(|_| HashError::PoolClosed)?
+                    .map_err(|_| HashError::PoolClosed)?;
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(HashError::PoolClosed),
+        }
+        result.await.map_err(|_| HashError::PoolClosed)
+    }
+}
+
+/// Hashes on the calling (hashing) thread, into a PHC string.
+fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(argon_error)?;
+    let mut output = [0u8; 32];
+    with_memory(argon2.params().block_count(), |memory| {
+        argon2.hash_password_into_with_memory(password, salt_raw, &mut output, memory)
+    })?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: argon2.params().try_into().map_err(argon_error)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&output).map_err(argon_error)?),
+    };
+    Ok(hash.to_string())
+}
+
+fn argon_error(error: impl std::fmt::Display) -> HashError {
+    HashError::Argon2(error.to_string())
+}
+
+thread_local! {
+    /// The Argon2 memory of this hashing thread, allocated once and reused by every hash:
+    /// the process holds one 19 MiB buffer per hashing thread, not one per hash.
+    static MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn with_memory(
+    blocks: usize,
+    hash: impl FnOnce(&mut [Block]) -> argon2::Result<()>,
+) -> Result<(), HashError> {
+    MEMORY.with(|memory| {
+        let mut memory = memory.try_borrow_mut().map_err(argon_error)?;
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::new());
+        }
+        hash(&mut memory[..blocks]).map_err(argon_error)
+    })
+}
+
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Jobs waiting per hashing thread before submitters wait.
+const QUEUE: usize = 256;
+
+fn spawn_workers(threads: usize) -> Result<mpsc::SyncSender<Job>, HashError> {
+    let (sender, receiver) = mpsc::sync_channel::<Job>(QUEUE * threads);
+    let receiver = Arc::new(std::sync::Mutex::new(receiver));
+    for n in 0..threads {
+        let receiver = receiver.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{n}"))
+            .spawn(move || {
+                loop {
+                    // Hold the lock only to take a job, not while running it.
+                    let job = match receiver.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(|e| HashError::Argon2(format!("cannot start a hashing thread: {e}")))?;
+    }
+    Ok(sender)
+}
+
+struct QueuedGuard(Arc<AtomicI64>);
+
+impl Drop for QueuedGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(value: &str) -> Email {
+        Email::parse(value).unwrap_or_else(|_| panic!("valid test email"))
+    }
+
+    #[test]
+    fn the_shipped_list_is_large_and_searchable() {
+        assert!(common_password_count() >= 10_000);
+        assert!(is_common("password1"));
+        assert!(is_common("PassWord1"), "compared in lower case");
+        assert!(!is_common("correct horse battery staple"));
+    }
+
+    #[test]
+    fn rules_report_every_problem() {
+        let ada = email("ada.lovelace@example.com");
+        let codes = |p: &str| {
+            check_rules(p, Some(&ada))
+                .into_iter()
+                .map(|i| i.code)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(codes("short"), ["too_short"]);
+        assert_eq!(codes(&"x".repeat(129)), ["too_long"]);
+        assert_eq!(codes("1234567890"), ["too_common"]);
+        assert_eq!(codes("my-ADA.LOVELACE-secret"), ["contains_email"]);
+        assert!(codes("a perfectly fine passphrase").is_empty());
+        assert_eq!(
+            check_rules("é".repeat(10).as_str(), Some(&ada)).len(),
+            0,
+            "characters, not bytes"
+        );
+        // Very short local parts are not held against the password.
+        assert!(
+            check_rules("a perfectly fine passphrase", Some(&email("a@example.com"))).is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_use_owasp_parameters() {
+        let Ok(passwords) = Passwords::new(2) else {
+            panic!("hasher")
+        };
+        let Ok(hash) = passwords.hash("a perfectly fine passphrase").await else {
+            panic!("hash")
+        };
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(matches!(
+            passwords
+                .verify("a perfectly fine passphrase", Some(&hash))
+                .await,
+            Ok(true)
+        ));
+        assert!(matches!(
+            passwords.verify("another passphrase!", Some(&hash)).await,
+            Ok(false)
+        ));
+        assert!(matches!(
+            passwords.verify("a perfectly fine passphrase", None).await,
+            Ok(false)
+        ));
+        assert_eq!(passwords.queue_length(), 0);
+    }
+}
