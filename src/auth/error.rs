@@ -1,6 +1,7 @@
 //! The outcomes of authentication operations that a caller acts on.
 
 use crate::passwords::HashError;
+use crate::rate_limit::Verdict;
 use crate::validation::FieldProblems;
 
 /// Why an authentication operation did not succeed.
@@ -29,6 +30,9 @@ pub enum AuthError {
     InvalidVerificationToken,
     #[error("the reset token is invalid, used or expired")]
     InvalidResetToken,
+    /// A limit refused the attempt; the verdict says until when.
+    #[error("too many attempts")]
+    RateLimited(Verdict),
     #[error("password hashing is unavailable")]
     Hashing(#[from] HashError),
     #[error(transparent)]

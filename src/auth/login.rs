@@ -6,6 +6,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::AuthError;
+use super::throttle::Slowdown;
 use crate::crypto;
 use crate::db::sessions::{self, EndReason};
 use crate::db::{audit, users};
@@ -46,21 +47,37 @@ fn pair(
 
 /// Checks email and password and opens a session. An unknown email, an account without a
 /// password and a wrong password all cost one Argon2id verification and give the same error.
+/// While the failed-login slowdown of this address and client IP lasts, the attempt is
+/// refused before any check; a wrong password counts towards it, a right one resets it.
 pub async fn login(
     deps: &Deps,
     email: &str,
     password: &str,
     meta: &RequestMeta,
 ) -> Result<TokenPair, AuthError> {
-    let credentials = match Email::parse(email) {
-        Ok(email) => users::credentials_by_email(&deps.db, &deps.email_index(&email)).await?,
-        Err(_) => None,
+    let email = Email::parse(email).ok();
+    let slowdown = email
+        .as_ref()
+        .and_then(|email| Slowdown::of(deps, email, meta.ip));
+    if let Some(slowdown) = &slowdown {
+        slowdown.check(meta).await?;
+    }
+    let credentials = match &email {
+        Some(email) => users::credentials_by_email(&deps.db, &deps.email_index(email)).await?,
+        None => None,
     };
     let stored_hash = credentials
         .as_ref()
         .and_then(|c| c.password_hash.as_deref());
     let matches = deps.passwords.verify(password, stored_hash).await?;
     let target = credentials.as_ref().map(|c| c.id);
+    if let Some(slowdown) = &slowdown {
+        if matches {
+            slowdown.succeeded().await;
+        } else {
+            slowdown.failed().await;
+        }
+    }
 
     // A failed attempt was made by someone unknown: the account it named is only the target.
     let Some(credentials) = credentials.filter(|_| matches) else {

@@ -1,7 +1,7 @@
 //! Password recovery: a reset link by mail, and setting a new password with a reset or
 //! invitation token.
 
-use super::AuthError;
+use super::{AuthError, throttle};
 use crate::crypto;
 use crate::db::mail::{self, Recipient};
 use crate::db::one_time::{self, Purpose as TokenPurpose};
@@ -10,24 +10,29 @@ use crate::db::{audit, users};
 use crate::deps::Deps;
 use crate::model::{Action, Email, Event, Status};
 use crate::passwords;
+use crate::rate_limit::Verdict;
+use crate::rate_limit::policy::AddressLimit;
 use crate::request::RequestMeta;
 use crate::validation::FieldProblems;
 
 /// Mails a reset link to an active or pending account with this address; nothing to a
-/// deactivated or unknown one. The caller answers 202 either way.
+/// deactivated or unknown one. The caller answers 202 either way. The address is charged
+/// to its own limit whether or not it exists; the verdict is returned for the response.
 pub async fn forgot_password(
     deps: &Deps,
     email: &str,
     meta: &RequestMeta,
-) -> Result<(), AuthError> {
+) -> Result<Option<Verdict>, AuthError> {
     let email = Email::parse(email).map_err(|i| AuthError::Invalid(vec![("email", i)]))?;
+    let verdict =
+        throttle::charge_address(deps, AddressLimit::ForgotPassword, &email, meta).await?;
     let Some(user) =
         users::find_by_email(&deps.db, &deps.cipher, &deps.email_index(&email)).await?
     else {
-        return Ok(());
+        return Ok(verdict);
     };
     if user.status == Status::Deactivated {
-        return Ok(());
+        return Ok(verdict);
     }
     let mut tx = deps.db.begin().await?;
     one_time::retire_open(&mut *tx, user.id, &[TokenPurpose::PasswordReset]).await?;
@@ -54,7 +59,7 @@ pub async fn forgot_password(
     audit::insert(&mut *tx, &event).await?;
     tx.commit().await?;
     deps.outbox_wake.notify_one();
-    Ok(())
+    Ok(verdict)
 }
 
 /// Sets a new password with a reset or invitation token: ends every session, marks the

@@ -1,7 +1,7 @@
 //! Email verification (of a new account or a changed address), and resending the
 //! verification mail.
 
-use super::AuthError;
+use super::{AuthError, throttle};
 use crate::crypto;
 use crate::db::audit;
 use crate::db::mail::{self, Recipient};
@@ -9,6 +9,8 @@ use crate::db::one_time::{self, Purpose as TokenPurpose};
 use crate::db::users::{self, EMAIL_UNIQUE};
 use crate::deps::Deps;
 use crate::model::{Action, Email, Event, Status, User};
+use crate::rate_limit::Verdict;
+use crate::rate_limit::policy::AddressLimit;
 use crate::request::RequestMeta;
 
 /// Uses a verification token: activates the account, or completes an email change.
@@ -55,16 +57,24 @@ pub async fn verify_email(deps: &Deps, token: &str, meta: &RequestMeta) -> Resul
 }
 
 /// Sends a fresh verification link to a pending account; does nothing, silently, for any
-/// other address (the answer must not reveal which addresses exist).
-pub async fn resend_verification(deps: &Deps, email: &str) -> Result<(), AuthError> {
+/// other address (the answer must not reveal which addresses exist). The address is
+/// charged to its own limit whether or not it exists; the verdict is returned for the
+/// response.
+pub async fn resend_verification(
+    deps: &Deps,
+    email: &str,
+    meta: &RequestMeta,
+) -> Result<Option<Verdict>, AuthError> {
     let email = Email::parse(email).map_err(|i| AuthError::Invalid(vec![("email", i)]))?;
+    let verdict =
+        throttle::charge_address(deps, AddressLimit::ResendVerification, &email, meta).await?;
     let Some(user) =
         users::find_by_email(&deps.db, &deps.cipher, &deps.email_index(&email)).await?
     else {
-        return Ok(());
+        return Ok(verdict);
     };
     if user.status != Status::PendingVerification || user.email_verified {
-        return Ok(());
+        return Ok(verdict);
     }
     let mut tx = deps.db.begin().await?;
     // Only the newest link works: older ones are retired.
@@ -85,5 +95,5 @@ pub async fn resend_verification(deps: &Deps, email: &str) -> Result<(), AuthErr
     .await?;
     tx.commit().await?;
     deps.outbox_wake.notify_one();
-    Ok(())
+    Ok(verdict)
 }

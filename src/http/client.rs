@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use ipnet::IpNet;
 
+use super::rate_limit::ClientIp;
 use super::request_id::RequestId;
 use crate::http::state::AppState;
 use crate::request::RequestMeta;
@@ -24,12 +25,20 @@ impl FromRequestParts<AppState> for ClientMeta {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        let trusted = &state.settings().server.trusted_proxies;
-        let ip = peer.map(|peer| client_ip(peer, &parts.headers, trusted));
+        // Resolved once by the rate-limit layer; resolved here when it did not run.
+        let ip = match parts.extensions.get::<ClientIp>() {
+            Some(ClientIp(ip)) => Some(*ip),
+            None => parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| {
+                    client_ip(
+                        addr.ip(),
+                        &parts.headers,
+                        &state.settings().server.trusted_proxies,
+                    )
+                }),
+        };
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::problems::ProblemType;
 use super::request_id::RequestId;
+use crate::rate_limit::Verdict;
 use crate::validation::FieldProblems;
 
 /// Media type of every error response.
@@ -23,6 +24,8 @@ pub struct ApiError {
     detail: Cow<'static, str>,
     errors: Vec<FieldError>,
     retry_after: Option<u64>,
+    /// The limit that refused the request, for the `RateLimit-*` headers.
+    limit: Option<Verdict>,
     cause: Option<anyhow::Error>,
 }
 
@@ -76,7 +79,17 @@ impl ApiError {
             detail: Cow::Borrowed(kind.detail()),
             errors: Vec::new(),
             retry_after: None,
+            limit: None,
             cause: None,
+        }
+    }
+
+    /// 429 `rate_limited`, with `Retry-After` and the verdict of the limit that refused.
+    pub fn rate_limited(verdict: Verdict) -> Self {
+        Self {
+            retry_after: Some(verdict.retry_after_secs),
+            limit: Some(verdict),
+            ..Self::new(ProblemType::RateLimited)
         }
     }
 
@@ -207,6 +220,9 @@ impl IntoResponse for ApiError {
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(verdict) = self.limit {
+            response.extensions_mut().insert(verdict);
         }
         if let Some(cause) = self.cause {
             response

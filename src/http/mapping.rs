@@ -39,6 +39,7 @@ impl From<AuthError> for ApiError {
             AuthError::RefreshTokenReused => P::RefreshTokenReused.into(),
             AuthError::InvalidVerificationToken => P::InvalidVerificationToken.into(),
             AuthError::InvalidResetToken => P::InvalidResetToken.into(),
+            AuthError::RateLimited(verdict) => Self::rate_limited(verdict),
             AuthError::Hashing(e) => e.into(),
             AuthError::Database(e) => e.into(),
             AuthError::Internal(e) => Self::internal(e),

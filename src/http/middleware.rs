@@ -68,10 +68,13 @@ fn ensure_problem(response: Response) -> Response {
     if keep {
         return response;
     }
-    let allow = response.headers().get(header::ALLOW).cloned();
+    // The body is replaced; the headers stay (`Allow` of a 405, the `RateLimit-*` ones).
     let mut replaced = ApiError::from_status(status).into_response();
-    if let Some(allow) = allow {
-        replaced.headers_mut().insert(header::ALLOW, allow);
+    let (parts, _) = response.into_parts();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replaced.headers_mut().append(name, value.clone());
+        }
     }
     replaced
 }

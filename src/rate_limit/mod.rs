@@ -30,6 +30,35 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Of two verdicts on one request, the one to report: a refusal over an allowance (the
+    /// longer wait among refusals), else the limit with the fewest requests left (the
+    /// later reset on a tie).
+    pub fn closest(self, other: Self) -> Self {
+        match (self.allowed, other.allowed) {
+            (true, false) => other,
+            (false, true) => self,
+            (false, false) if other.retry_after_secs > self.retry_after_secs => other,
+            (false, false) => self,
+            (true, true) => {
+                let other_closer = other.remaining < self.remaining
+                    || (other.remaining == self.remaining && other.reset_secs > self.reset_secs);
+                if other_closer { other } else { self }
+            }
+        }
+    }
+
+    /// A refusal for `wait_secs` seconds under a limit of `count` (the failed-login
+    /// slowdown, which is not a bucket).
+    pub fn blocked(count: u32, wait_secs: u64) -> Self {
+        Self {
+            allowed: false,
+            limit: count,
+            remaining: 0,
+            reset_secs: wait_secs,
+            retry_after_secs: wait_secs,
+        }
+    }
+
     fn from_outcomes(allowed: bool, buckets: &[(String, Limit)], outcomes: &[KeyOutcome]) -> Self {
         let pairs = buckets.iter().map(|(_, limit)| limit).zip(outcomes);
         let chosen = if allowed {
@@ -213,6 +242,26 @@ mod tests {
             (2, 1),
             "the tighter limit is reported"
         );
+    }
+
+    #[test]
+    fn the_closest_verdict_is_a_refusal_or_the_fewest_left() {
+        let allowed = |remaining, reset_secs| Verdict {
+            allowed: true,
+            limit: 10,
+            remaining,
+            reset_secs,
+            retry_after_secs: 0,
+        };
+        assert_eq!(allowed(5, 10).closest(allowed(3, 1)), allowed(3, 1));
+        assert_eq!(allowed(3, 10).closest(allowed(3, 20)), allowed(3, 20));
+        assert_eq!(allowed(3, 10).closest(allowed(4, 60)), allowed(3, 10));
+        let short = Verdict::blocked(5, 2);
+        let long = Verdict::blocked(5, 9);
+        assert_eq!(allowed(0, 1).closest(short), short);
+        assert_eq!(short.closest(allowed(0, 1)), short);
+        assert_eq!(short.closest(long), long);
+        assert_eq!(long.closest(short), long);
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
-//! Which limits apply to which request: a per-IP limit on every route, tighter per-IP
-//! limits on some `/auth` routes, per-address limits on the mail-sending ones, and the
-//! failed-login slowdown.
+//! Which limits exist and how their buckets are keyed: a per-IP limit on every route,
+//! tighter per-IP limits that routes declare for themselves ([`RouteLimit`]), per-address
+//! limits on the mail-sending routes ([`AddressLimit`]), and the failed-login slowdown.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -37,62 +37,51 @@ impl Default for Limits {
     }
 }
 
-/// Routes with limits of their own.
+/// A bucket: its key in the store, and its limit.
+pub type Bucket = (String, Limit);
+
+/// A limit per client IP that a route declares for itself, on top of the per-IP limit
+/// every route has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub enum RouteLimit {
     Login,
     Register,
     ResendVerification,
     ForgotPassword,
-    Other,
 }
 
-impl Route {
-    /// Classifies a request by method and matched route.
-    pub fn of(method: &str, path: Option<&str>) -> Self {
-        match (method, path) {
-            ("POST", Some("/api/v1/auth/login")) => Self::Login,
-            ("POST", Some("/api/v1/auth/register")) => Self::Register,
-            ("POST", Some("/api/v1/auth/resend-verification")) => Self::ResendVerification,
-            ("POST", Some("/api/v1/auth/forgot-password")) => Self::ForgotPassword,
-            _ => Self::Other,
-        }
-    }
-
-    /// Whether the limit needs the email address of the body.
-    pub fn reads_email(self) -> bool {
-        !matches!(self, Self::Register | Self::Other)
-    }
+/// A limit per email address, whether or not an account has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressLimit {
+    ResendVerification,
+    ForgotPassword,
 }
 
 impl Limits {
-    /// The buckets that one request from `ip` to `route` is charged to; `email_index` is the
-    /// hex blind index of the address in the body, when the route has one.
-    pub fn buckets(
-        &self,
-        route: Route,
-        ip: IpAddr,
-        email_index: Option<&str>,
-    ) -> Vec<(String, Limit)> {
-        let mut buckets = vec![(format!("ip:{ip}"), self.per_ip)];
-        match route {
-            Route::Login => buckets.push((format!("login:{ip}"), self.login)),
-            Route::Register => buckets.push((format!("register:{ip}"), self.register)),
-            Route::ResendVerification | Route::ForgotPassword => {
-                let name = if route == Route::ForgotPassword {
-                    "forgot"
-                } else {
-                    "resend"
-                };
-                buckets.push((format!("{name}:{ip}"), self.recovery_per_ip));
-                // Counted per address whether or not an account has it.
-                if let Some(index) = email_index {
-                    buckets.push((format!("{name}-email:{index}"), self.recovery_per_email));
-                }
-            }
-            Route::Other => {}
-        }
-        buckets
+    /// The bucket every request from `ip` is charged to.
+    pub fn per_ip_bucket(&self, ip: IpAddr) -> Bucket {
+        (format!("ip:{ip}"), self.per_ip)
+    }
+
+    /// The bucket of a route's own limit for `ip`.
+    pub fn route_bucket(&self, route: RouteLimit, ip: IpAddr) -> Bucket {
+        let (name, limit) = match route {
+            RouteLimit::Login => ("login", self.login),
+            RouteLimit::Register => ("register", self.register),
+            RouteLimit::ResendVerification => ("resend", self.recovery_per_ip),
+            RouteLimit::ForgotPassword => ("forgot", self.recovery_per_ip),
+        };
+        (format!("{name}:{ip}"), limit)
+    }
+
+    /// The bucket of an address (`email_index`: the hex of its blind index, never the
+    /// address itself).
+    pub fn address_bucket(&self, kind: AddressLimit, email_index: &str) -> Bucket {
+        let name = match kind {
+            AddressLimit::ResendVerification => "resend-email",
+            AddressLimit::ForgotPassword => "forgot-email",
+        };
+        (format!("{name}:{email_index}"), self.recovery_per_email)
     }
 
     /// The key of the failed-login slowdown: the address and the client IP together, so that
@@ -107,23 +96,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_get_their_own_buckets_on_top_of_the_per_ip_one() {
+    fn every_limit_has_a_bucket_of_its_own() {
         let limits = Limits::default();
         let ip: IpAddr = [203, 0, 113, 9].into();
-        let keys = |route| {
-            limits
-                .buckets(route, ip, Some("abcd"))
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(keys(Route::Other), ["ip:203.0.113.9"]);
-        assert_eq!(keys(Route::Login), ["ip:203.0.113.9", "login:203.0.113.9"]);
+        assert_eq!(limits.per_ip_bucket(ip).0, "ip:203.0.113.9");
+        let routes = [
+            (RouteLimit::Login, "login:203.0.113.9", limits.login),
+            (
+                RouteLimit::Register,
+                "register:203.0.113.9",
+                limits.register,
+            ),
+            (
+                RouteLimit::ForgotPassword,
+                "forgot:203.0.113.9",
+                limits.recovery_per_ip,
+            ),
+            (
+                RouteLimit::ResendVerification,
+                "resend:203.0.113.9",
+                limits.recovery_per_ip,
+            ),
+        ];
+        for (route, key, limit) in routes {
+            assert_eq!(limits.route_bucket(route, ip), (key.to_owned(), limit));
+        }
         assert_eq!(
-            keys(Route::ForgotPassword),
-            ["ip:203.0.113.9", "forgot:203.0.113.9", "forgot-email:abcd"]
+            limits.address_bucket(AddressLimit::ForgotPassword, "abcd"),
+            ("forgot-email:abcd".to_owned(), limits.recovery_per_email)
         );
-        assert_eq!(Route::of("POST", Some("/api/v1/auth/login")), Route::Login);
-        assert_eq!(Route::of("GET", Some("/api/v1/auth/login")), Route::Other);
+        assert_eq!(
+            limits
+                .address_bucket(AddressLimit::ResendVerification, "abcd")
+                .0,
+            "resend-email:abcd"
+        );
+        assert_eq!(
+            Limits::slowdown_key("abcd", ip),
+            "login-failures:abcd:203.0.113.9"
+        );
     }
 }

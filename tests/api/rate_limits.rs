@@ -378,3 +378,29 @@ async fn two_processes_sharing_redis_enforce_one_limit_together() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn unknown_routes_and_methods_count_and_carry_the_headers() {
+    let app = TestApp::spawn_with(&limited(&["--rate-limit-per-ip", "3/1m"])).await;
+    let missing = app.get("/no/such/route").await;
+    assert_eq!(header(&missing, "ratelimit-remaining"), Some(2));
+    problem(missing, 404, "not_found").await;
+    let wrong_method = app
+        .client
+        .delete(app.url("/health/live"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(header(&wrong_method, "ratelimit-limit"), Some(3));
+    assert_eq!(header(&wrong_method, "ratelimit-remaining"), Some(1));
+    problem(wrong_method, 405, "method_not_allowed").await;
+    let wrong_method = app
+        .client
+        .put(app.url("/api/v1/auth/login"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(header(&wrong_method, "ratelimit-remaining"), Some(0));
+    problem(wrong_method, 405, "method_not_allowed").await;
+    problem(app.get("/health/live").await, 429, "rate_limited").await;
+}

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
 use crate::auth::{login, recovery, verification};
@@ -15,23 +15,36 @@ use crate::http::error::{ApiError, Problem};
 use crate::http::examples as ex;
 use crate::http::extract::AppJson;
 use crate::http::problems::ProblemType as P;
+use crate::http::rate_limit::{Noted, limited};
 use crate::http::responses::{BearerErrors, BodyErrors, MalformedBody, ServerErrors};
 use crate::http::state::AppState;
 use crate::http::views::{TokenPairView, UserView};
+use crate::rate_limit::policy::RouteLimit as Limit;
 use crate::users::accounts::{self, NewAccount, Origin};
 
 /// Routes of this module, under `/api/v1/auth`.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(register))
+        .merge(limited(Limit::Register, one(routes!(register))))
         .routes(routes!(verify_email))
-        .routes(routes!(resend_verification))
-        .routes(routes!(login))
+        .merge(limited(
+            Limit::ResendVerification,
+            one(routes!(resend_verification)),
+        ))
+        .merge(limited(Limit::Login, one(routes!(login))))
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(logout_all))
-        .routes(routes!(forgot_password))
+        .merge(limited(
+            Limit::ForgotPassword,
+            one(routes!(forgot_password)),
+        ))
         .routes(routes!(reset_password))
+}
+
+/// A router of one route, to give it a limit of its own.
+fn one(route: UtoipaMethodRouter<AppState>) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(route)
 }
 
 /// Registration.
@@ -174,10 +187,11 @@ pub async fn verify_email(
 )]
 pub async fn resend_verification(
     State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<EmailRequest>,
-) -> Result<StatusCode, ApiError> {
-    verification::resend_verification(state.deps(), &body.email).await?;
-    Ok(StatusCode::ACCEPTED)
+) -> Result<Response, ApiError> {
+    let verdict = verification::resend_verification(state.deps(), &body.email, &meta).await?;
+    Ok((StatusCode::ACCEPTED, Noted(verdict), ()).into_response())
 }
 
 /// Signs in: a new session with an access token and a refresh token.
@@ -290,9 +304,9 @@ pub async fn forgot_password(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<EmailRequest>,
-) -> Result<StatusCode, ApiError> {
-    recovery::forgot_password(state.deps(), &body.email, &meta).await?;
-    Ok(StatusCode::ACCEPTED)
+) -> Result<Response, ApiError> {
+    let verdict = recovery::forgot_password(state.deps(), &body.email, &meta).await?;
+    Ok((StatusCode::ACCEPTED, Noted(verdict), ()).into_response())
 }
 
 /// Sets a new password with a reset or invitation token; ends every session.

@@ -1,0 +1,95 @@
+//! The limits that need what only the authentication services know: the address in the
+//! body (per-address limits on mail-sending routes), the real outcome of a login (the
+//! failed-login slowdown), and the audit record of a refusal.
+
+use std::net::IpAddr;
+
+use super::AuthError;
+use crate::db::audit;
+use crate::deps::Deps;
+use crate::model::{Action, Email, Event};
+use crate::rate_limit::Verdict;
+use crate::rate_limit::policy::{AddressLimit, Limits};
+use crate::request::RequestMeta;
+
+/// Charges a request to the bucket of its address; refuses it when the address has had
+/// its share. `None` when limits are off.
+pub async fn charge_address(
+    deps: &Deps,
+    kind: AddressLimit,
+    email: &Email,
+    meta: &RequestMeta,
+) -> Result<Option<Verdict>, AuthError> {
+    let limiter = &deps.limiter;
+    if !limiter.enabled() {
+        return Ok(None);
+    }
+    let bucket = limiter
+        .limits()
+        .address_bucket(kind, &hex(&deps.email_index(email)));
+    let verdict = limiter.check(std::slice::from_ref(&bucket)).await;
+    if verdict.allowed {
+        Ok(Some(verdict))
+    } else {
+        record_refusal(deps, &bucket.0, meta, "rate_limit").await;
+        Err(AuthError::RateLimited(verdict))
+    }
+}
+
+/// The failed-login slowdown of one address from one client IP.
+pub(super) struct Slowdown<'a> {
+    deps: &'a Deps,
+    key: String,
+}
+
+impl<'a> Slowdown<'a> {
+    /// The slowdown of `email` from the request's client IP; `None` when limits are off or
+    /// the IP is unknown.
+    pub(super) fn of(deps: &'a Deps, email: &Email, ip: Option<IpAddr>) -> Option<Self> {
+        let ip = ip.filter(|_| deps.limiter.enabled())?;
+        let key = Limits::slowdown_key(&hex(&deps.email_index(email)), ip);
+        Some(Self { deps, key })
+    }
+
+    /// Refuses the attempt while the slowdown lasts (audited).
+    pub(super) async fn check(&self, meta: &RequestMeta) -> Result<(), AuthError> {
+        let limiter = &self.deps.limiter;
+        let Some(wait) = limiter.login_blocked(&self.key).await else {
+            return Ok(());
+        };
+        record_refusal(self.deps, &self.key, meta, "login_slowdown").await;
+        Err(AuthError::RateLimited(Verdict::blocked(
+            limiter.limits().login.count,
+            wait,
+        )))
+    }
+
+    /// Counts a wrong password.
+    pub(super) async fn failed(&self) {
+        self.deps.limiter.login_failed(&self.key).await;
+    }
+
+    /// Forgets the failures: the password was right.
+    pub(super) async fn succeeded(&self) {
+        self.deps.limiter.login_succeeded(&self.key).await;
+    }
+}
+
+/// Writes the `auth.rate_limited` audit event, at most once a minute per bucket, so that a
+/// flood of refusals does not become a flood of inserts. A failed write is logged only:
+/// the refusal stands either way.
+pub async fn record_refusal(deps: &Deps, bucket: &str, meta: &RequestMeta, reason: &str) {
+    if !deps.limiter.first_in_a_while(bucket) {
+        return;
+    }
+    let event = Event::failure(Action::AuthRateLimited, None, None, meta)
+        .with_details(serde_json::json!({"limit": reason}));
+    if let Err(error) = audit::insert(&deps.db, &event).await {
+        tracing::warn!(%error, "could not record a rate-limit refusal");
+    }
+}
+
+/// Keys hold the blind index in hex, never the address itself.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
