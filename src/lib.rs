@@ -10,17 +10,19 @@
 //!    table, the rate-limit store, paging, telemetry.
 //! 2. **Repos** ([`db`]): all SQL, one module per concept, each function taking an
 //!    executor; none begins or commits a transaction.
-//! 3. **Services** ([`auth`], [`users`], [`audit`], [`avatars`], [`mailer`]), with what
-//!    they share ([`deps`]): each operation owns its transaction and may call any repo,
-//!    but never another module's service.
-//! 4. **HTTP** ([`http`]): extractors, errors as problem+json, routes, OpenAPI. The only
+//! 3. **Shared by the services** ([`deps`]): what every service function takes.
+//! 4. **Services** ([`auth`], [`users`], [`audit`], [`avatars`], [`mailer`]): each
+//!    operation owns its transaction and may call any repo, but never another module's
+//!    service.
+//! 5. **HTTP** ([`http`]): extractors, errors as problem+json, routes, OpenAPI. The only
 //!    layer that knows axum.
-//! 5. **App** ([`app`], [`cli`]): assembling, starting and stopping the service.
+//! 6. **App** ([`app`], [`cli`]): assembling, starting and stopping the service.
 //!
-//! `scripts/check-layers` checks this rule (and CI runs it); docs/ARCHITECTURE.md shows
-//! where a new feature's files go.
+//! The `// Layer N` headings below place each module; the test `layers` (in
+//! tests/api/layers.rs, part of `cargo test`) fails on an import against the rule and
+//! names it. docs/ARCHITECTURE.md shows where a new feature's files go.
 
-// 1. Leaf.
+// Layer 1: leaf (may import other leaf modules, without cycles).
 /// Settings from flags and environment variables, resolved into typed sections.
 pub mod config;
 /// Field encryption, blind index, random tokens.
@@ -52,29 +54,31 @@ pub mod tokens;
 /// Field problems of refused input.
 pub mod validation;
 
-// 2. Repos.
+// Layer 2: repos.
 /// PostgreSQL: pool, migrations, and the SQL of every concept.
 pub mod db;
 
-// 3. Services.
+// Layer 3: shared by the services.
+/// What the services share.
+pub mod deps;
+
+// Layer 4: services (isolated: never import one another).
 /// Reading the audit trail.
 pub mod audit;
 /// Authentication: login, sessions, tokens, verification, recovery.
 pub mod auth;
 /// Avatars: upload, removal, serving.
 pub mod avatars;
-/// What the services share.
-pub mod deps;
 /// The background worker that delivers queued mail.
 pub mod mailer;
 /// Users: accounts, one's own account and sessions, administration.
 pub mod users;
 
-// 4. HTTP.
+// Layer 5: http.
 /// The HTTP layer: errors, extractors, middleware, routes, OpenAPI.
 pub mod http;
 
-// 5. App.
+// Layer 6: app.
 /// The application state, router and server life cycle.
 pub mod app;
 /// The command line.

@@ -12,6 +12,7 @@ mod binary;
 mod errors;
 mod faults;
 mod health;
+mod layers;
 mod me;
 mod middleware;
 mod migrations;
