@@ -167,15 +167,25 @@ pub fn routes() -> OpenApiRouter<AppState> {
     router
 }
 
-/// Rate limits apply to every route, so every operation can answer 429: added here once
-/// rather than to each operation's annotation, where a new route could forget it.
+/// Rate limits apply to every route, so every operation can answer 429 and every response
+/// carries the `RateLimit-*` headers: added here once rather than to each operation's
+/// annotation, where a new route could forget them.
 fn add_rate_limited(document: &mut Document) {
     const NAME: &str = "RateLimited";
-    document
-        .components
-        .get_or_insert_with(Default::default)
+    let components = document.components.get_or_insert_with(Default::default);
+    components
         .responses
         .insert(NAME.to_owned(), RefOr::T(responses::rate_limited()));
+    let with_headers = |response: &mut utoipa::openapi::Response| {
+        for (name, header) in responses::rate_limit_headers() {
+            response.headers.entry(name.to_owned()).or_insert(header);
+        }
+    };
+    for response in components.responses.values_mut() {
+        if let RefOr::T(response) = response {
+            with_headers(response);
+        }
+    }
     for item in document.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -188,11 +198,15 @@ fn add_rate_limited(document: &mut Document) {
             &mut item.trace,
         ];
         for operation in operations.into_iter().flatten() {
-            operation
-                .responses
-                .responses
+            let responses = &mut operation.responses.responses;
+            responses
                 .entry("429".to_owned())
                 .or_insert_with(|| RefOr::Ref(Ref::from_response_name(NAME)));
+            for response in responses.values_mut() {
+                if let RefOr::T(response) = response {
+                    with_headers(response);
+                }
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 
@@ -119,37 +119,57 @@ impl utoipa::IntoResponses for ServerErrors {
     }
 }
 
+fn integer_header(description: &str) -> Header {
+    HeaderBuilder::new()
+        .schema(Object::with_type(Type::Integer))
+        .description(Some(description))
+        .build()
+}
+
+/// The `RateLimit-*` headers that every response carries while rate limits are on,
+/// describing the limit closest to running out for that request.
+pub fn rate_limit_headers() -> [(&'static str, Header); 3] {
+    [
+        (
+            "RateLimit-Limit",
+            integer_header(
+                "Requests allowed in the window of the limit closest to running out for this \
+                 request (sent while rate limits are on).",
+            ),
+        ),
+        (
+            "RateLimit-Remaining",
+            integer_header("Requests left in that window."),
+        ),
+        (
+            "RateLimit-Reset",
+            integer_header("Seconds until that window is whole again."),
+        ),
+    ]
+}
+
 /// 429, which every route can answer while rate limits are on (the document adds it to
 /// every operation as a reference to this response).
 pub fn rate_limited() -> Response {
-    let seconds = |description: &str| {
-        HeaderBuilder::new()
-            .schema(Object::with_type(Type::Integer))
-            .description(Some(description))
-            .build()
-    };
     let content = ContentBuilder::new()
         .schema(Some(Ref::from_schema_name("Problem")))
         .example(Some(ProblemType::RateLimited.example()))
         .build();
-    ResponseBuilder::new()
+    let mut response = ResponseBuilder::new()
         .description(
             "A rate limit ran out (every route is limited per client IP while limits are on, the \
              sign-in and recovery routes more tightly).",
         )
-        .header("Retry-After", seconds("Seconds until a retry can succeed."))
         .header(
-            "RateLimit-Limit",
-            seconds("Requests allowed in the window of the limit closest to running out."),
-        )
-        .header(
-            "RateLimit-Remaining",
-            seconds("Requests left in that window."),
-        )
-        .header(
-            "RateLimit-Reset",
-            seconds("Seconds until that window resets."),
+            "Retry-After",
+            integer_header("Seconds until a retry can succeed."),
         )
         .content("application/problem+json", content)
-        .build()
+        .build();
+    response.headers.extend(
+        rate_limit_headers()
+            .into_iter()
+            .map(|(name, header)| (name.to_owned(), header)),
+    );
+    response
 }

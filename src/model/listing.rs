@@ -45,7 +45,7 @@ pub struct ListQuery {
     /// Only this status; deactivated users are listed only when asked for.
     #[param(inline)]
     pub status: Option<Status>,
-    /// Exact email address (case-insensitive).
+    /// Exact email address (case-insensitive; white space around it is trimmed).
     #[param(format = "email", max_length = 254)]
     pub email: Option<String>,
     /// Case-insensitive substring of the name: at most 100 characters after trimming white

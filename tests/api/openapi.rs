@@ -60,7 +60,7 @@ async fn interactive_docs_are_served_from_the_binary() {
 }
 
 #[test]
-fn every_operation_documents_the_rate_limit() {
+fn every_operation_documents_the_rate_limit_and_every_response_its_headers() {
     let document: serde_json::Value =
         serde_json::from_str(&openapi::document_json()).expect("document is JSON");
     let paths = document["paths"].as_object().cloned().unwrap_or_default();
@@ -71,6 +71,22 @@ fn every_operation_documents_the_rate_limit() {
                 operation["responses"]["429"]["$ref"], "#/components/responses/RateLimited",
                 "{method} {path}"
             );
+            let responses = operation["responses"].as_object().cloned().unwrap_or_default();
+            for (status, response) in responses {
+                let response = match response["$ref"].as_str() {
+                    Some(name) => {
+                        let name = name.trim_start_matches("#/components/responses/");
+                        document["components"]["responses"][name].clone()
+                    }
+                    None => response,
+                };
+                for header in ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"] {
+                    assert!(
+                        response["headers"][header]["schema"]["type"] == "integer",
+                        "{method} {path} {status} documents {header}"
+                    );
+                }
+            }
         }
     }
     let rate_limited = &document["components"]["responses"]["RateLimited"];

@@ -52,6 +52,8 @@ fn one(route: UtoipaMethodRouter<AppState>) -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "name": "Ada Lovelace", "preferences": {"theme": "dark"}}))]
 pub struct RegisterRequest {
+    /// An email address (ASCII); white space around it is trimmed, and it is compared
+    /// case-insensitively.
     #[schema(format = "email", max_length = 254)]
     pub email: String,
     /// 10-128 characters, not a common password, not containing the email's local part.
@@ -78,6 +80,8 @@ pub struct TokenRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "ada@example.com"}))]
 pub struct EmailRequest {
+    /// An email address (ASCII); white space around it is trimmed, and it is compared
+    /// case-insensitively.
     #[schema(format = "email", max_length = 254)]
     pub email: String,
 }
@@ -87,6 +91,8 @@ pub struct EmailRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple"}))]
 pub struct LoginRequest {
+    /// An email address (ASCII); white space around it is trimmed, and it is compared
+    /// case-insensitively.
     #[schema(max_length = 254)]
     pub email: String,
     #[schema(max_length = 1024)]

@@ -74,6 +74,8 @@ pub struct ChangePasswordRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"new_email": "ada.king@example.com", "current_password": "correct horse battery staple"}))]
 pub struct ChangeEmailRequest {
+    /// An email address (ASCII); white space around it is trimmed, and it is compared
+    /// case-insensitively.
     #[schema(format = "email", max_length = 254)]
     pub new_email: String,
     #[schema(max_length = 1024)]

@@ -43,6 +43,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "grace@example.com", "name": "Grace Hopper", "role": "manager"}))]
 pub struct CreateUserRequest {
+    /// An email address (ASCII); white space around it is trimmed, and it is compared
+    /// case-insensitively.
     #[schema(format = "email", max_length = 254)]
     pub email: String,
     /// 1-100 characters after trimming white space, without control characters.
