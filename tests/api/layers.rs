@@ -131,7 +131,9 @@ fn violations(lib_rs: &str, files: &[(String, String)]) -> Vec<String> {
             continue;
         }
         let Some((layer, layer_name, isolated)) = layers.of.get(&module) else {
-            problems.push(format!("src/{path}: module `{module}` has no layer in lib.rs"));
+            problems.push(format!(
+                "src/{path}: module `{module}` has no layer in lib.rs"
+            ));
             continue;
         };
         for (line, target) in crate_paths(text) {
@@ -210,9 +212,18 @@ fn the_check_names_imports_against_the_rule() {
     let file = |path: &str, text: &str| (path.to_owned(), text.to_owned());
     let files = [
         file("model/user.rs", "use crate::crypto::Key;\n"),
-        file("db/users.rs", "use crate::model::User;\nuse crate::{crypto, http::error};\n"),
-        file("users/admin.rs", "use crate::db::users;\n\nfn f() { crate::auth::login(); }\n"),
-        file("auth/login.rs", "#[cfg(test)]\nmod tests {\n    use crate::http::x;\n}\n// crate::http in a comment\n"),
+        file(
+            "db/users.rs",
+            "use crate::model::User;\nuse crate::{crypto, http::error};\n",
+        ),
+        file(
+            "users/admin.rs",
+            "use crate::db::users;\n\nfn f() { crate::auth::login(); }\n",
+        ),
+        file(
+            "auth/login.rs",
+            "#[cfg(test)]\nmod tests {\n    use crate::http::x;\n}\n// crate::http in a comment\n",
+        ),
         file("crypto.rs", "use crate::model::Email;\n"),
         file("http/routes.rs", "use crate::{auth, users::admin, db};\n"),
         file("webhooks.rs", "use crate::db;\n"),

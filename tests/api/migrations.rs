@@ -117,3 +117,35 @@ async fn the_audit_table_refuses_update_delete_and_truncate() {
     let events = count(&pool, "SELECT count(*) FROM audit_events").await;
     assert_eq!(events, 1);
 }
+
+/// Stored names decode into their enums; a name that is not a variant fails the read
+/// rather than turning into some default (a stored `root` role never reads as `user`).
+#[tokio::test]
+async fn stored_names_decode_into_their_enums_or_fail() {
+    use gatehouse::model::{Action, Role, Status};
+    let (_db, pool) = TestDb::migrated().await;
+    let role: Role = sqlx::query_scalar("SELECT 'manager'::text")
+        .fetch_one(&pool)
+        .await
+        .expect("a role");
+    assert_eq!(role, Role::Manager);
+    let action: Action = sqlx::query_scalar("SELECT 'user.role_changed'")
+        .fetch_one(&pool)
+        .await
+        .expect("an action");
+    assert_eq!(action, Action::UserRoleChanged);
+    let refused = sqlx::query_scalar::<_, Role>("SELECT 'root'")
+        .fetch_one(&pool)
+        .await;
+    assert!(
+        matches!(&refused, Err(sqlx::Error::ColumnDecode { source, .. })
+            if source.to_string().contains("unexpected Role `root`")),
+        "{refused:?}"
+    );
+    let statuses: Vec<Status> = sqlx::query_scalar("SELECT unnest($1::text[])")
+        .bind(Status::ALL)
+        .fetch_all(&pool)
+        .await
+        .expect("statuses round-trip as a text array");
+    assert_eq!(statuses, Status::ALL);
+}

@@ -71,7 +71,10 @@ fn every_operation_documents_the_rate_limit_and_every_response_its_headers() {
                 operation["responses"]["429"]["$ref"], "#/components/responses/RateLimited",
                 "{method} {path}"
             );
-            let responses = operation["responses"].as_object().cloned().unwrap_or_default();
+            let responses = operation["responses"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             for (status, response) in responses {
                 let response = match response["$ref"].as_str() {
                     Some(name) => {
