@@ -600,7 +600,7 @@ async fn look_alike_addresses_never_reach_the_latin_account() {
         "email_taken",
     )
     .await;
-    assert!(app.mail.to("admin@example.com").is_empty());
+    assert!(app.outbox_to("admin@example.com").await.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1120,6 +1120,11 @@ async fn names_cannot_inject_mail_headers() {
             .iter()
             .all(|m| m.recipients.iter().all(|r| !r.contains("evil"))),
         "nothing for evil@example.com"
+    );
+    assert_eq!(
+        app.outbox().await,
+        [("verify_email".to_owned(), "eve@example.com".to_owned())],
+        "one message queued, for eve only"
     );
 }
 

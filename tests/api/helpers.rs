@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use gatehouse::app::{self, AppState, OutboxWorker};
 use gatehouse::config::{Config, Settings};
+use gatehouse::crypto::Purpose;
 use gatehouse::db;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -340,6 +341,38 @@ impl TestApp {
             .expect("request reaches the server")
     }
 
+    /// Every message in the outbox, oldest first, as (template, recipient). A message is
+    /// queued in the transaction of the request that causes it, so once the response is
+    /// back its row is there or it is not: showing that nothing was sent needs no waiting
+    /// for the SMTP server.
+    pub async fn outbox(&self) -> Vec<(String, String)> {
+        let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT template, key_id, recipient_ciphertext FROM email_outbox ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .expect("read the outbox");
+        let cipher = &self.state.services().cipher;
+        rows.into_iter()
+            .map(|(template, key_id, recipient)| {
+                let to = cipher
+                    .decrypt_string(Purpose::Outbox, &key_id, &recipient)
+                    .expect("an outbox recipient opens");
+                (template, to)
+            })
+            .collect()
+    }
+
+    /// The templates of the messages queued for `address` (in any case), oldest first.
+    pub async fn outbox_to(&self, address: &str) -> Vec<String> {
+        self.outbox()
+            .await
+            .into_iter()
+            .filter(|(_, to)| to.eq_ignore_ascii_case(address))
+            .map(|(template, _)| template)
+            .collect()
+    }
+
     /// Begins a graceful shutdown and waits for the server to finish.
     pub async fn shutdown(&mut self) -> std::io::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
@@ -414,6 +447,20 @@ pub async fn count(pool: &PgPool, sql: &str) -> i64 {
         .fetch_one(pool)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Polls `check` every 100 ms until it holds; returns how long that took.
+pub async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    started.elapsed()
 }
 
 /// Path of the built `gatehouse` binary.
