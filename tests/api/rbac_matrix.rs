@@ -1,6 +1,8 @@
 //! The permission matrix: every administration operation, as admin, manager and user, on
 //! a user, a manager, an admin and oneself, against the contract's table.
 
+use std::collections::BTreeSet;
+
 use reqwest::Method;
 use serde_json::json;
 
@@ -195,7 +197,7 @@ async fn every_administration_operation_follows_the_permission_table() {
 fn the_matrix_covers_every_administration_operation_of_the_document() {
     let document: serde_json::Value =
         serde_json::from_str(&gatehouse::http::openapi::document_json()).expect("document");
-    let covered: Vec<(String, String)> = ON_A_USER
+    let covered: BTreeSet<(String, String)> = ON_A_USER
         .iter()
         .map(|(m, p, _)| (m.to_string(), p.to_string()))
         .chain(
@@ -204,28 +206,47 @@ fn the_matrix_covers_every_administration_operation_of_the_document() {
                 .map(|(m, p, _)| (m.to_string(), p.to_string())),
         )
         .collect();
-    let mut missing = Vec::new();
-    for (path, operations) in document["paths"].as_object().into_iter().flatten() {
-        let administered = (path.starts_with("/api/v1/users")
+    assert_eq!(
+        covered.len(),
+        ON_A_USER.len() + WITHOUT_TARGET.len(),
+        "a row of the matrix is repeated"
+    );
+    let paths = document["paths"]
+        .as_object()
+        .expect("the document has paths");
+    let mut administered = BTreeSet::new();
+    for (path, operations) in paths {
+        let is_administration = (path.starts_with("/api/v1/users")
             && !path.starts_with("/api/v1/users/me"))
             || path.starts_with("/api/v1/audit-events");
         // The avatar is public by contract: no role involved.
-        if !administered || path.ends_with("/avatar") {
+        if !is_administration || path.ends_with("/avatar") {
             continue;
         }
-        for method in operations
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(m, _)| m.to_uppercase())
-        {
-            if !covered.contains(&(method.clone(), path.clone())) {
-                missing.push(format!("{method} {path}"));
-            }
+        let operations = operations.as_object().expect("a path item is an object");
+        for method in operations.keys() {
+            administered.insert((method.to_uppercase(), path.clone()));
         }
     }
+    // An empty or misread document must not pass for a covered one.
+    for known in [
+        ("GET", "/api/v1/users"),
+        ("DELETE", "/api/v1/users/{id}"),
+        ("GET", "/api/v1/audit-events"),
+    ] {
+        assert!(
+            administered.contains(&(known.0.to_owned(), known.1.to_owned())),
+            "{known:?} is not among the document's operations: {administered:?}"
+        );
+    }
+    let missing: Vec<_> = administered.difference(&covered).collect();
     assert!(
         missing.is_empty(),
         "operations without a row in the permission matrix: {missing:?}"
+    );
+    let stale: Vec<_> = covered.difference(&administered).collect();
+    assert!(
+        stale.is_empty(),
+        "rows of the permission matrix for no operation of the document: {stale:?}"
     );
 }
