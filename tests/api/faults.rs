@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestDb, count, join_all, start_binary, within};
+use crate::helpers::{PASSWORD, TestDb, assert_one_winner, count, join_all, start_binary, within};
 use crate::mail::MailSink;
 use crate::private::{PrivatePostgres, PrivateRedis, free_port};
 
@@ -519,15 +519,7 @@ async fn two_instances_let_exactly_one_rotation_of_a_refresh_token_win() {
         }
     }))
     .await;
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|s| *s == 200 || *s == 401),
-        "{statuses:?}"
-    );
+    assert_one_winner(&statuses, 200, 401);
 }
 
 #[tokio::test]

@@ -275,17 +275,90 @@ impl TestApp {
             .await
     }
 
-    /// Signs in and returns the access token.
-    pub async fn token(&self, email: &str, password: &str) -> String {
+    /// Posts a registration body as it is; returns the answer, whatever it is.
+    pub async fn register_with(&self, body: serde_json::Value) -> reqwest::Response {
+        self.post("/api/v1/auth/register", body).await
+    }
+
+    /// Registers `email` with [`PASSWORD`]; returns the new account (pending verification).
+    pub async fn register(&self, email: &str) -> serde_json::Value {
+        let response = self
+            .register_with(serde_json::json!(
+                {"email": email, "password": PASSWORD, "name": "Ada Lovelace"}
+            ))
+            .await;
+        assert_eq!(response.status(), 201, "register {email}");
+        response.json().await.expect("user json")
+    }
+
+    /// Registers `email`, follows the link mailed to it, and returns the verified account.
+    pub async fn verified_user(&self, email: &str) -> serde_json::Value {
+        self.register(email).await;
+        let mails = self.mail.wait_for(email, 1).await;
+        let token = mails[0]
+            .token_for("/verify-email")
+            .expect("verification link");
         let response = self
             .post(
-                "/api/v1/auth/login",
-                serde_json::json!({"email": email, "password": password}),
+                "/api/v1/auth/verify-email",
+                serde_json::json!({"token": token}),
             )
             .await;
+        assert_eq!(response.status(), 200, "verify {email}");
+        response.json().await.expect("user json")
+    }
+
+    fn login_request(&self, email: &str, password: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+    }
+
+    /// Signs in; returns the answer, whatever it is.
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.login_request(email, password)
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+
+    /// Signs in as a proxy would pass the request on, naming `forwarded_for` in
+    /// `X-Forwarded-For`; returns the answer, whatever it is.
+    pub async fn login_forwarded_for(
+        &self,
+        email: &str,
+        password: &str,
+        forwarded_for: &str,
+    ) -> reqwest::Response {
+        self.login_request(email, password)
+            .header("x-forwarded-for", forwarded_for)
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+
+    /// Signs in; returns the token pair.
+    pub async fn token_pair(&self, email: &str, password: &str) -> serde_json::Value {
+        let response = self.login(email, password).await;
         assert_eq!(response.status(), 200, "login {email}");
-        let pair: serde_json::Value = response.json().await.expect("pair");
-        pair["access_token"].as_str().unwrap_or_default().to_owned()
+        response.json().await.expect("pair")
+    }
+
+    /// Signs in and returns the access token.
+    pub async fn token(&self, email: &str, password: &str) -> String {
+        self.token_pair(email, password).await["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Rotates a refresh token; returns the answer, whatever it is.
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.post(
+            "/api/v1/auth/refresh",
+            serde_json::json!({"refresh_token": refresh_token}),
+        )
+        .await
     }
 
     /// An active admin, created as `gatehouse create-admin` would, signed in.
@@ -308,27 +381,48 @@ impl TestApp {
         }
     }
 
-    /// An active user of `role`, created by `admin` through the API, signed in.
-    pub async fn member(&self, admin: &Actor, email: &str, role: &str) -> Actor {
+    /// Creates a user through the API as `admin`; returns the new account.
+    async fn create_user(&self, admin: &Actor, body: serde_json::Value) -> serde_json::Value {
+        let email = body["email"].clone();
         let response = self
             .send(
                 reqwest::Method::POST,
                 "/api/v1/users",
                 Some(&admin.token),
-                Some(
-                    serde_json::json!({"email": email, "name": email, "role": role,
-                                        "password": PASSWORD, "email_verified": true}),
-                ),
+                Some(body),
             )
             .await;
         assert_eq!(response.status(), 201, "create {email}");
-        let user: serde_json::Value = response.json().await.expect("user");
+        response.json().await.expect("user")
+    }
+
+    /// An active user of `role`, created by `admin` through the API, signed in.
+    pub async fn member(&self, admin: &Actor, email: &str, role: &str) -> Actor {
+        let user = self
+            .create_user(
+                admin,
+                serde_json::json!({"email": email, "name": email, "role": role,
+                                    "password": PASSWORD, "email_verified": true}),
+            )
+            .await;
         let token = self.token(email, PASSWORD).await;
         Actor {
             id: user["id"].as_str().unwrap_or_default().to_owned(),
             email: email.to_owned(),
             token,
         }
+    }
+
+    /// Someone of `role` whom `admin` invites (no password, so nothing to hash: cheap);
+    /// returns the new account's id.
+    pub async fn invite(&self, admin: &Actor, email: &str, name: &str, role: &str) -> String {
+        let user = self
+            .create_user(
+                admin,
+                serde_json::json!({"email": email, "name": name, "role": role}),
+            )
+            .await;
+        user["id"].as_str().unwrap_or_default().to_owned()
     }
 
     /// POST with a bearer token and no body.
@@ -406,6 +500,26 @@ pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> se
     assert_eq!(body["type"], format!("/problems/{code}"), "type in {body}");
     assert_eq!(body["request_id"], header_id, "request id in {body}");
     body
+}
+
+/// Asserts the status of an answer and reads its JSON body.
+pub async fn json_body(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    response.json().await.expect("a JSON body")
+}
+
+/// Asserts that of attempts racing for one thing exactly one won, answered `won`, and
+/// every other lost, answered `lost`.
+pub fn assert_one_winner(statuses: &[u16], won: u16, lost: u16) {
+    assert_eq!(
+        statuses.iter().filter(|s| **s == won).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == won || *s == lost),
+        "{statuses:?}"
+    );
 }
 
 /// Starts the real binary on a free port with extra environment variables; returns it and

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{Actor, PASSWORD, TestApp};
+use crate::helpers::{PASSWORD, TestApp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -14,6 +14,18 @@ enum Target {
     Manager,
     Admin,
     Itself,
+}
+
+impl Target {
+    /// The role of a target other than the caller itself.
+    fn role(self) -> Option<&'static str> {
+        match self {
+            Self::User => Some("user"),
+            Self::Manager => Some("manager"),
+            Self::Admin => Some("admin"),
+            Self::Itself => None,
+        }
+    }
 }
 
 const TARGETS: [Target; 4] = [Target::User, Target::Manager, Target::Admin, Target::Itself];
@@ -100,21 +112,6 @@ fn body_for(method: &str, path: &str, target: Target) -> Option<serde_json::Valu
     }
 }
 
-/// A fresh target of the given role (invited: no password to hash, so cheap).
-async fn fresh_target(app: &TestApp, setup: &Actor, role: &str) -> String {
-    let response = app
-        .send(
-            Method::POST,
-            "/api/v1/users",
-            Some(&setup.token),
-            Some(json!({"email": format!("t-{}@example.com", uuid::Uuid::now_v7().simple()), "name": "Target", "role": role})),
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    let user: serde_json::Value = response.json().await.expect("user");
-    user["id"].as_str().unwrap_or_default().to_owned()
-}
-
 #[tokio::test]
 async fn every_administration_operation_follows_the_permission_table() {
     let app = TestApp::spawn().await;
@@ -152,11 +149,13 @@ async fn every_administration_operation_follows_the_permission_table() {
         for role in 0..3 {
             for (column, target) in TARGETS.iter().enumerate() {
                 let actor = actors[role].clone();
-                let id = match target {
-                    Target::Itself => actor.id.clone(),
-                    Target::User => fresh_target(&app, &setup, "user").await,
-                    Target::Manager => fresh_target(&app, &setup, "manager").await,
-                    Target::Admin => fresh_target(&app, &setup, "admin").await,
+                // A fresh target each time, invited: no password to hash, so cheap.
+                let id = match target.role() {
+                    None => actor.id.clone(),
+                    Some(role) => {
+                        let email = format!("t-{}@example.com", uuid::Uuid::now_v7().simple());
+                        app.invite(&setup, &email, "Target", role).await
+                    }
                 };
                 if template.ends_with("/restore") && *target != Target::Itself {
                     sqlx::query("UPDATE users SET status = 'deactivated', deactivated_at = now() WHERE id = $1::uuid")
