@@ -192,8 +192,14 @@ mod tests {
             nets(&["10.0.0.0/8", "fd00::/8"])
         }
 
+        /// Membership in `trusted()`, read off the address itself rather than through
+        /// `IpNet`: an IPv4 address whose first octet is 10, an IPv6 one whose first byte
+        /// is 0xfd (an IPv4-mapped 10.x address is IPv6, so not trusted).
         fn is_trusted(ip: IpAddr) -> bool {
-            trusted().iter().any(|net| net.contains(&ip))
+            match ip {
+                IpAddr::V4(v4) => v4.octets()[0] == 10,
+                IpAddr::V6(v6) => v6.octets()[0] == 0xfd,
+            }
         }
 
         fn trusted_ip() -> impl Strategy<Value = IpAddr> {
@@ -281,41 +287,58 @@ mod tests {
             headers
         }
 
-        /// The comma-separated entries of every header, in order, as the header carries them.
-        fn hops(headers: &HeaderMap) -> Vec<Vec<u8>> {
-            headers
+        /// The `X-Forwarded-For` entries as the documented rule reads them: every header's
+        /// raw bytes joined with commas into one list, then cut at the commas. No header,
+        /// no entry.
+        fn entries(headers: &HeaderMap) -> Vec<Vec<u8>> {
+            let values: Vec<&[u8]> = headers
                 .get_all("x-forwarded-for")
                 .iter()
-                .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+                .map(HeaderValue::as_bytes)
+                .collect();
+            if values.is_empty() {
+                return Vec::new();
+            }
+            values
+                .join(&b","[..])
+                .split(|&b| b == b',')
                 .map(<[u8]>::to_vec)
                 .collect()
         }
 
-        /// An entry's address, read independently of the code under test: trimmed, the
-        /// UTF-8 entry is an address, or a socket address (`v4:port`, `[v6]:port`).
-        fn address_of(hop: &[u8]) -> Option<IpAddr> {
-            let text = std::str::from_utf8(hop).ok()?.trim();
-            text.parse()
-                .ok()
-                .or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        /// The address an entry names, if it is not garbled: UTF-8 text that, with the
+        /// white space around it cut, is a socket address (`v4:port`, `[v6]:port`) or an
+        /// address.
+        fn read_entry(entry: &[u8]) -> Option<IpAddr> {
+            let text = String::from_utf8(entry.to_vec()).ok()?;
+            let text = text.trim_matches(char::is_whitespace);
+            match text.parse::<SocketAddr>() {
+                Ok(socket) => Some(socket.ip()),
+                Err(_) => text.parse::<IpAddr>().ok(),
+            }
         }
 
-        /// The documented rule: the peer unless it is trusted; then walk the entries from
-        /// the right, stopping at the first untrusted address, or at a garbled entry (the
-        /// last address believed so far stands).
-        fn rule(peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-            if !is_trusted(peer) {
-                return peer;
+        /// The documented rule, as a model that shares no code with `client_ip`: the hops
+        /// of the request are the entries, left to right, then the peer. The client is the
+        /// right-most hop that is not a trusted address: an untrusted address is the
+        /// client; a garbled entry stopped the walk, so the hop right of it (the last
+        /// address believed) is. When every hop is a trusted address, the walk ran out at
+        /// the left-most, which is the client.
+        fn model(peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+            let hops: Vec<Option<IpAddr>> = entries(headers)
+                .iter()
+                .map(|entry| read_entry(entry))
+                .chain(std::iter::once(Some(peer)))
+                .collect();
+            let believed = |hop: Option<&Option<IpAddr>>| {
+                hop.copied()
+                    .flatten()
+                    .expect("the model reaches only hops that are addresses")
+            };
+            match hops.iter().rposition(|hop| !hop.is_some_and(is_trusted)) {
+                Some(stop) => hops[stop].unwrap_or_else(|| believed(hops.get(stop + 1))),
+                None => believed(hops.first()),
             }
-            let mut client = peer;
-            for hop in hops(headers).iter().rev() {
-                match address_of(hop) {
-                    None => return client,
-                    Some(ip) if !is_trusted(ip) => return ip,
-                    Some(ip) => client = ip,
-                }
-            }
-            client
         }
 
         /// True when some run of `hop`'s bytes spells `ip`.
@@ -339,7 +362,7 @@ mod tests {
                 let headers = header_map(&values);
                 let got = client_ip(peer, &headers, &trusted());
                 prop_assert!(
-                    got == peer || hops(&headers).iter().any(|hop| literally_in(hop, got)),
+                    got == peer || entries(&headers).iter().any(|entry| literally_in(entry, got)),
                     "{} from {:?}", got, headers
                 );
             }
@@ -358,7 +381,11 @@ mod tests {
                 values in prop::collection::vec(value(), 0..4),
             ) {
                 let headers = header_map(&values);
-                prop_assert_eq!(client_ip(peer, &headers, &trusted()), rule(peer, &headers));
+                prop_assert_eq!(
+                    client_ip(peer, &headers, &trusted()),
+                    model(peer, &headers),
+                    "{:?}", headers
+                );
             }
 
             #[test]
@@ -371,7 +398,7 @@ mod tests {
                 ),
             ) {
                 let headers = header_map(&values);
-                let left_most = hops(&headers).first().and_then(|hop| address_of(hop));
+                let left_most = entries(&headers).first().and_then(|entry| read_entry(entry));
                 prop_assert_eq!(client_ip(peer, &headers, &trusted()), left_most.unwrap_or(peer));
             }
 
@@ -386,7 +413,7 @@ mod tests {
                 peer in trusted_ip(),
                 style in 0..3u8,
             ) {
-                let Some(expected) = address_of(&client) else {
+                let Some(expected) = read_entry(&client) else {
                     return Err(TestCaseError::fail("written addresses parse"));
                 };
                 let appended = std::iter::once(client).chain(proxies).collect::<Vec<_>>().join(&b", "[..]);

@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{Actor, PASSWORD, TestApp, count, problem};
+use crate::helpers::{Actor, PASSWORD, TestApp, count, json_body, problem};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -118,10 +118,6 @@ async fn invalid(response: reqwest::Response, field: &str) -> String {
         .unwrap_or_else(|| panic!("no error naming `{field}` in {body}"))
 }
 
-async fn register(app: &TestApp, body: Value) -> reqwest::Response {
-    app.post("/api/v1/auth/register", body).await
-}
-
 /// A registration body that is valid but for what `changes` sets.
 fn registration(changes: Value) -> Value {
     let mut body = json!({"email": "eve@example.com", "password": PASSWORD, "name": "Eve"});
@@ -131,35 +127,6 @@ fn registration(changes: Value) -> Value {
         }
     }
     body
-}
-
-async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
-    app.post(
-        "/api/v1/auth/login",
-        json!({"email": email, "password": password}),
-    )
-    .await
-}
-
-async fn json_of(response: reqwest::Response, status: u16) -> Value {
-    assert_eq!(response.status().as_u16(), status, "status");
-    response.json().await.expect("JSON body")
-}
-
-/// A person invited by `admin` (no password to hash, so cheap); returns its id.
-async fn invite(app: &TestApp, admin: &Actor, email: &str, name: &str) -> String {
-    let user = json_of(
-        app.send(
-            Method::POST,
-            "/api/v1/users",
-            Some(&admin.token),
-            Some(json!({"email": email, "name": name, "role": "user"})),
-        )
-        .await,
-        201,
-    )
-    .await;
-    user["id"].as_str().unwrap_or_default().to_owned()
 }
 
 /// Percent-encodes a query parameter value.
@@ -245,7 +212,7 @@ async fn registration_refuses_sql_shaped_addresses_and_control_characters_writin
         (json!({"preferences": {"nul\u{0}key": 1}}), "preferences"),
     ];
     for (changes, field) in cases {
-        let response = register(&app, registration(changes.clone())).await;
+        let response = app.register_with(registration(changes.clone())).await;
         invalid(response, field).await;
     }
     assert_unchanged(&app, &before, "refused registrations").await;
@@ -269,7 +236,7 @@ async fn sql_and_unicode_in_registration_fields_are_stored_as_plain_text() {
     for (email, name) in people {
         let body = json!({"email": email, "password": password, "name": name,
                           "preferences": {"'; DROP TABLE users; --": "1' OR '1'='1", "%": "_"}});
-        let user = json_of(register(&app, body).await, 201).await;
+        let user = json_body(app.register_with(body).await, 201).await;
         assert_eq!(user["name"], name, "returned as sent");
         assert_eq!(user["email"], email);
         assert_eq!(
@@ -279,14 +246,9 @@ async fn sql_and_unicode_in_registration_fields_are_stored_as_plain_text() {
         let id = user["id"].as_str().unwrap_or_default();
         assert_eq!(stored_name(&app, id).await, name, "stored as sent");
         // The password matched literally: only verification is missing.
+        problem(app.login(email, password).await, 403, "email_not_verified").await;
         problem(
-            login(&app, email, password).await,
-            403,
-            "email_not_verified",
-        )
-        .await;
-        problem(
-            login(&app, email, "' OR 1=1 --").await,
+            app.login(email, "' OR 1=1 --").await,
             401,
             "invalid_credentials",
         )
@@ -304,7 +266,7 @@ async fn sql_and_unicode_in_registration_fields_are_stored_as_plain_text() {
     let sessions = count(&app.pool, "SELECT count(*) FROM sessions").await;
     for email in ["' OR '1'='1", "' OR 1=1 --@example.com", "%@example.com"] {
         problem(
-            login(&app, email, "' OR '1'='1").await,
+            app.login(email, "' OR '1'='1").await,
             401,
             "invalid_credentials",
         )
@@ -346,7 +308,7 @@ async fn profile_names_take_sql_literally_and_refuse_control_characters() {
         "'; UPDATE users SET role = 'admin'; --",
         "\u{202E}nimda",
     ] {
-        let me = json_of(patch(json!({"name": name})).await, 200).await;
+        let me = json_body(patch(json!({"name": name})).await, 200).await;
         assert_eq!(me["name"], name);
         assert_eq!(stored_name(&app, &ada.id).await, name);
         assert_eq!(stored_role(&app, &ada.id).await, "user");
@@ -370,7 +332,7 @@ async fn listing_filters_match_metacharacters_literally_or_name_the_bad_paramete
         ("rtl@example.com", "Ada \u{202E}ecalevoL"),
         ("100%_sure@example.com", "Sure Thing"),
     ] {
-        invite(&app, &admin, email, name).await;
+        app.invite(&admin, email, name, "user").await;
     }
     let list = |query: String| {
         let (app, token) = (&app, admin.token.clone());
@@ -389,7 +351,7 @@ async fn listing_filters_match_metacharacters_literally_or_name_the_bad_paramete
         ("\"; DROP TABLE users; --", vec![]),
         ("_%_%_", vec![]),
     ] {
-        let page = json_of(list(format!("q={}&sort=name", encoded(q))).await, 200).await;
+        let page = json_body(list(format!("q={}&sort=name", encoded(q))).await, 200).await;
         assert_eq!(names(&page), expected, "q={q:?}");
     }
     for (email, expected) in [
@@ -397,7 +359,7 @@ async fn listing_filters_match_metacharacters_literally_or_name_the_bad_paramete
         ("100%%_sure@example.com", vec![]),
         ("1_0%_sure@example.com", vec![]),
     ] {
-        let page = json_of(list(format!("email={}", encoded(email))).await, 200).await;
+        let page = json_body(list(format!("email={}", encoded(email))).await, 200).await;
         assert_eq!(names(&page), expected, "email={email:?}");
     }
 
@@ -494,7 +456,7 @@ async fn instants_outside_what_the_database_holds_are_refused_not_a_500() {
     }
     // The edges of the accepted range work.
     for value in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z"] {
-        let page = json_of(
+        let page = json_body(
             app.get_as(
                 &format!("/api/v1/users?created_after={}", encoded(value)),
                 &admin.token,
@@ -535,7 +497,8 @@ async fn look_alike_addresses_never_reach_the_latin_account() {
     for address in look_alikes {
         let context = format!("{address:?}");
         invalid(
-            register(&app, registration(json!({"email": address}))).await,
+            app.register_with(registration(json!({"email": address})))
+                .await,
             "email",
         )
         .await;
@@ -569,7 +532,7 @@ async fn look_alike_addresses_never_reach_the_latin_account() {
         }
         // Signing in with the look-alike and the real password fails like any wrong pair.
         problem(
-            login(&app, address, PASSWORD).await,
+            app.login(address, PASSWORD).await,
             401,
             "invalid_credentials",
         )
@@ -595,12 +558,13 @@ async fn look_alike_addresses_never_reach_the_latin_account() {
 
     // Surrounding spaces are trimmed: that is the same mailbox, so it is taken.
     problem(
-        register(&app, registration(json!({"email": "  admin@example.com "}))).await,
+        app.register_with(registration(json!({"email": "  admin@example.com "})))
+            .await,
         409,
         "email_taken",
     )
     .await;
-    assert!(app.mail.to("admin@example.com").is_empty());
+    assert!(app.outbox_to("admin@example.com").await.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -839,7 +803,7 @@ async fn preferences_nested_over_32_levels_are_refused_and_shallower_ones_read_b
 
     // Exactly 32 levels are fine, and read back by every route that shows users.
     let limit: Value = serde_json::from_str(&nested_objects(32)).expect("JSON");
-    let me = json_of(
+    let me = json_body(
         app.send(
             Method::PATCH,
             "/api/v1/users/me",
@@ -873,10 +837,10 @@ async fn preferences_nested_over_32_levels_are_refused_and_shallower_ones_read_b
         ("/api/v1/users/me".to_owned(), &ada.token),
         (format!("/api/v1/users/{}", ada.id), &admin.token),
     ] {
-        let user = json_of(app.get_as(&path, token).await, 200).await;
+        let user = json_body(app.get_as(&path, token).await, 200).await;
         assert_eq!(user["preferences"], limit, "{path}");
     }
-    let page = json_of(
+    let page = json_body(
         app.get_as("/api/v1/users?per_page=100", &admin.token).await,
         200,
     )
@@ -898,7 +862,8 @@ async fn preferences_over_16_kib_are_refused_even_when_grown_by_patches() {
     let big = json!({"x": "y".repeat(17 * 1024)});
     assert_eq!(
         invalid(
-            register(&app, registration(json!({"preferences": big.clone()}))).await,
+            app.register_with(registration(json!({"preferences": big.clone()})))
+                .await,
             "preferences"
         )
         .await,
@@ -926,7 +891,7 @@ async fn preferences_over_16_kib_are_refused_even_when_grown_by_patches() {
             Some(json!({"preferences": {key: "z".repeat(10 * 1024)}})),
         )
     };
-    json_of(patch("first").await, 200).await;
+    json_body(patch("first").await, 200).await;
     let before = snapshot(&app).await;
     assert_eq!(
         invalid(patch("second").await, "preferences").await,
@@ -1003,7 +968,7 @@ async fn malformed_ids_on_every_id_route_are_404_problems() {
 
     // UUIDs are case-insensitive: an upper-case id is the same user, not another one.
     let upper = ada.id.to_uppercase();
-    let found = json_of(
+    let found = json_body(
         app.get_as(&format!("/api/v1/users/{upper}"), &admin.token)
             .await,
         200,
@@ -1042,7 +1007,7 @@ async fn names_cannot_inject_mail_headers() {
     ] {
         assert_eq!(
             invalid(
-                register(&app, registration(json!({"name": name}))).await,
+                app.register_with(registration(json!({"name": name}))).await,
                 "name"
             )
             .await,
@@ -1089,11 +1054,10 @@ async fn names_cannot_inject_mail_headers() {
 
     // Without line breaks, header-like text is just a name: it lands in the body only.
     let name = "Eve Bcc: evil@example.com\u{2028}Cc: evil@example.com";
-    json_of(
-        register(
-            &app,
-            registration(json!({"email": "eve@example.com", "name": name})),
-        )
+    json_body(
+        app.register_with(registration(
+            json!({"email": "eve@example.com", "name": name}),
+        ))
         .await,
         201,
     )
@@ -1121,6 +1085,11 @@ async fn names_cannot_inject_mail_headers() {
             .all(|m| m.recipients.iter().all(|r| !r.contains("evil"))),
         "nothing for evil@example.com"
     );
+    assert_eq!(
+        app.outbox().await,
+        [("verify_email".to_owned(), "eve@example.com".to_owned())],
+        "one message queued, for eve only"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1137,7 +1106,7 @@ async fn unknown_emails_take_as_long_to_refuse_as_wrong_passwords() {
         let app = &app;
         async move {
             let started = Instant::now();
-            let response = login(app, email, "not the password at all").await;
+            let response = app.login(email, "not the password at all").await;
             let elapsed = started.elapsed();
             problem(response, 401, "invalid_credentials").await;
             elapsed
@@ -1383,7 +1352,7 @@ async fn protected_fields_are_refused_in_every_writable_body() {
     assert_unchanged(&app, &before, "mass assignment").await;
 
     // Inside preferences the same names are just preference keys: no effect on the account.
-    let me = json_of(
+    let me = json_body(
         app.send(
             Method::PATCH,
             "/api/v1/users/me",
@@ -1519,8 +1488,8 @@ async fn a_demoted_users_token_loses_the_old_role_on_the_next_request() {
     );
     assert_eq!(app.get_as("/api/v1/users", &max.token).await.status(), 200);
 
-    json_of(set_role(&second.id, "manager").await, 200).await;
-    json_of(set_role(&max.id, "user").await, 200).await;
+    json_body(set_role(&second.id, "manager").await, 200).await;
+    json_body(set_role(&max.id, "user").await, 200).await;
     let before = snapshot(&app).await;
 
     // The former admin, now a manager, holding a token that claims admin.
@@ -1566,7 +1535,7 @@ async fn a_demoted_users_token_loses_the_old_role_on_the_next_request() {
     ] {
         problem(app.get_as(&path, &max.token).await, 403, "forbidden").await;
     }
-    let me = json_of(app.get_as("/api/v1/users/me", &max.token).await, 200).await;
+    let me = json_body(app.get_as("/api/v1/users/me", &max.token).await, 200).await;
     assert_eq!(me["role"], "user", "the session lives on with the new role");
     assert_unchanged(&app, &before, "demoted tokens").await;
 }

@@ -24,17 +24,6 @@ fn id(value: &Value) -> uuid::Uuid {
         .expect("an id")
 }
 
-async fn pair(app: &TestApp, email: &str, password: &str) -> Value {
-    let response = app
-        .post(
-            "/api/v1/auth/login",
-            json!({"email": email, "password": password}),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("pair")
-}
-
 #[tokio::test]
 async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() {
     let app = TestApp::spawn_with(&[
@@ -55,13 +44,7 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
     ];
 
     // Registration and verification.
-    let ada = app
-        .post(
-            "/api/v1/auth/register",
-            json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}),
-        )
-        .await;
-    let ada_id = id(&ada.json().await.expect("user"));
+    let ada_id = id(&app.register("ada@example.com").await);
     let token = app.mail.wait_for("ada@example.com", 1).await[0]
         .token_for("/verify-email")
         .expect("token");
@@ -74,13 +57,9 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
     );
 
     // Login success and failure; refresh reuse; logout; logout-all.
-    let first = pair(&app, "ada@example.com", PASSWORD).await;
+    let first = app.token_pair("ada@example.com", PASSWORD).await;
     problem(
-        app.post(
-            "/api/v1/auth/login",
-            json!({"email": "ada@example.com", "password": "not it at all"}),
-        )
-        .await,
+        app.login("ada@example.com", "not it at all").await,
         401,
         "invalid_credentials",
     )
@@ -96,20 +75,9 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
             .unwrap_or_default()
             .to_owned(),
     ]);
-    assert_eq!(
-        app.post("/api/v1/auth/refresh", json!({"refresh_token": refresh}))
-            .await
-            .status(),
-        200
-    );
-    problem(
-        app.post("/api/v1/auth/refresh", json!({"refresh_token": refresh}))
-            .await,
-        401,
-        "refresh_token_reused",
-    )
-    .await;
-    let second = pair(&app, "ada@example.com", PASSWORD).await;
+    assert_eq!(app.refresh(&refresh).await.status(), 200);
+    problem(app.refresh(&refresh).await, 401, "refresh_token_reused").await;
+    let second = app.token_pair("ada@example.com", PASSWORD).await;
     assert_eq!(
         app.post(
             "/api/v1/auth/logout",
@@ -119,7 +87,7 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
         .status(),
         204
     );
-    let third = pair(&app, "ada@example.com", PASSWORD).await;
+    let third = app.token_pair("ada@example.com", PASSWORD).await;
     let access = third["access_token"]
         .as_str()
         .unwrap_or_default()
@@ -166,7 +134,9 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
     assert_eq!(done.status(), 204);
 
     // Self-service.
-    let me = pair(&app, "ada@example.com", "a brand new passphrase").await;
+    let me = app
+        .token_pair("ada@example.com", "a brand new passphrase")
+        .await;
     let token = me["access_token"].as_str().unwrap_or_default().to_owned();
     let call = |method: Method, path: &'static str, body: Option<Value>| {
         app.send(method, path, Some(&token), body)
@@ -219,7 +189,9 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
             .status(),
         204
     );
-    let other = pair(&app, "ada.k@example.com", "a changed passphrase!").await;
+    let other = app
+        .token_pair("ada.k@example.com", "a changed passphrase!")
+        .await;
     let sessions: Value = app
         .get_as("/api/v1/users/me/sessions", &token)
         .await
@@ -395,11 +367,7 @@ async fn admins_filter_the_trail_and_others_may_not_read_it() {
     let ada = app.member(&admin, "ada@example.com", "user").await;
     let manager = app.member(&admin, "max@example.com", "manager").await;
     problem(
-        app.post(
-            "/api/v1/auth/login",
-            json!({"email": "ada@example.com", "password": "not it at all"}),
-        )
-        .await,
+        app.login("ada@example.com", "not it at all").await,
         401,
         "invalid_credentials",
     )

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestDb, count, join_all, start_binary};
+use crate::helpers::{PASSWORD, TestDb, assert_one_winner, count, join_all, start_binary, within};
 use crate::mail::MailSink;
 use crate::private::{PrivatePostgres, PrivateRedis, free_port};
 
@@ -174,20 +174,6 @@ async fn collect(loaders: Vec<tokio::task::JoinHandle<Vec<Seen>>>) -> Vec<Seen> 
         all.extend(loader.await.expect("loader"));
     }
     all
-}
-
-/// Polls `check` every 100 ms until it holds; returns how long that took.
-async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    started.elapsed()
 }
 
 #[tokio::test]
@@ -414,19 +400,30 @@ async fn two_instances_send_each_mail_once_even_after_smtp_was_down() {
     for email in &emails {
         sink.wait_for(email, 1).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A message marked sent is done with: its sender delivered it before marking it, and
+    // no instance claims a sent one. Once every message is, every delivery has landed.
+    within(
+        Duration::from_secs(10),
+        "every message is marked sent",
+        || async {
+            count(
+                &pool,
+                "SELECT count(*) FROM email_outbox WHERE status <> 'sent'",
+            )
+            .await
+                == 0
+        },
+    )
+    .await;
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM email_outbox").await,
+        i64::try_from(emails.len()).unwrap_or_default(),
+        "one message a registration"
+    );
     for email in &emails {
         assert_eq!(sink.to(email).len(), 1, "{email} got exactly one mail");
     }
     assert_eq!(sink.all().len(), emails.len());
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM email_outbox WHERE status <> 'sent'"
-        )
-        .await,
-        0
-    );
 }
 
 #[tokio::test]
@@ -478,16 +475,21 @@ async fn a_sender_killed_mid_delivery_sends_again_after_its_lease_at_least_once(
     let sink = MailSink::start().await;
     let _second = Instance::start(&db.url, &[("SMTP_URL", &sink.url())]);
     sink.wait_for("crash@example.com", 1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Marked sent, the message is done with (see above): no second delivery can follow.
+    within(
+        Duration::from_secs(10),
+        "the message is marked sent",
+        || async {
+            count(
+                &pool,
+                "SELECT count(*) FROM email_outbox WHERE status = 'sent'",
+            )
+            .await
+                == 1
+        },
+    )
+    .await;
     assert_eq!(sink.to("crash@example.com").len(), 1);
-    assert_eq!(
-        count(
-            &pool,
-            "SELECT count(*) FROM email_outbox WHERE status = 'sent'"
-        )
-        .await,
-        1
-    );
 }
 
 #[tokio::test]
@@ -517,15 +519,7 @@ async fn two_instances_let_exactly_one_rotation_of_a_refresh_token_win() {
         }
     }))
     .await;
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|s| *s == 200 || *s == 401),
-        "{statuses:?}"
-    );
+    assert_one_winner(&statuses, 200, 401);
 }
 
 #[tokio::test]

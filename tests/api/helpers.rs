@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use gatehouse::app::{self, AppState, OutboxWorker};
 use gatehouse::config::{Config, Settings};
+use gatehouse::crypto::Purpose;
 use gatehouse::db;
 use gatehouse::users::accounts;
 use sqlx::PgPool;
@@ -275,17 +276,90 @@ impl TestApp {
             .await
     }
 
-    /// Signs in and returns the access token.
-    pub async fn token(&self, email: &str, password: &str) -> String {
+    /// Posts a registration body as it is; returns the answer, whatever it is.
+    pub async fn register_with(&self, body: serde_json::Value) -> reqwest::Response {
+        self.post("/api/v1/auth/register", body).await
+    }
+
+    /// Registers `email` with [`PASSWORD`]; returns the new account (pending verification).
+    pub async fn register(&self, email: &str) -> serde_json::Value {
+        let response = self
+            .register_with(serde_json::json!(
+                {"email": email, "password": PASSWORD, "name": "Ada Lovelace"}
+            ))
+            .await;
+        assert_eq!(response.status(), 201, "register {email}");
+        response.json().await.expect("user json")
+    }
+
+    /// Registers `email`, follows the link mailed to it, and returns the verified account.
+    pub async fn verified_user(&self, email: &str) -> serde_json::Value {
+        self.register(email).await;
+        let mails = self.mail.wait_for(email, 1).await;
+        let token = mails[0]
+            .token_for("/verify-email")
+            .expect("verification link");
         let response = self
             .post(
-                "/api/v1/auth/login",
-                serde_json::json!({"email": email, "password": password}),
+                "/api/v1/auth/verify-email",
+                serde_json::json!({"token": token}),
             )
             .await;
+        assert_eq!(response.status(), 200, "verify {email}");
+        response.json().await.expect("user json")
+    }
+
+    fn login_request(&self, email: &str, password: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+    }
+
+    /// Signs in; returns the answer, whatever it is.
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.login_request(email, password)
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+
+    /// Signs in as a proxy would pass the request on, naming `forwarded_for` in
+    /// `X-Forwarded-For`; returns the answer, whatever it is.
+    pub async fn login_forwarded_for(
+        &self,
+        email: &str,
+        password: &str,
+        forwarded_for: &str,
+    ) -> reqwest::Response {
+        self.login_request(email, password)
+            .header("x-forwarded-for", forwarded_for)
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+
+    /// Signs in; returns the token pair.
+    pub async fn token_pair(&self, email: &str, password: &str) -> serde_json::Value {
+        let response = self.login(email, password).await;
         assert_eq!(response.status(), 200, "login {email}");
-        let pair: serde_json::Value = response.json().await.expect("pair");
-        pair["access_token"].as_str().unwrap_or_default().to_owned()
+        response.json().await.expect("pair")
+    }
+
+    /// Signs in and returns the access token.
+    pub async fn token(&self, email: &str, password: &str) -> String {
+        self.token_pair(email, password).await["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Rotates a refresh token; returns the answer, whatever it is.
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.post(
+            "/api/v1/auth/refresh",
+            serde_json::json!({"refresh_token": refresh_token}),
+        )
+        .await
     }
 
     /// An active admin, created as `gatehouse create-admin` would, signed in.
@@ -314,27 +388,48 @@ impl TestApp {
         }
     }
 
-    /// An active user of `role`, created by `admin` through the API, signed in.
-    pub async fn member(&self, admin: &Actor, email: &str, role: &str) -> Actor {
+    /// Creates a user through the API as `admin`; returns the new account.
+    async fn create_user(&self, admin: &Actor, body: serde_json::Value) -> serde_json::Value {
+        let email = body["email"].clone();
         let response = self
             .send(
                 reqwest::Method::POST,
                 "/api/v1/users",
                 Some(&admin.token),
-                Some(
-                    serde_json::json!({"email": email, "name": email, "role": role,
-                                        "password": PASSWORD, "email_verified": true}),
-                ),
+                Some(body),
             )
             .await;
         assert_eq!(response.status(), 201, "create {email}");
-        let user: serde_json::Value = response.json().await.expect("user");
+        response.json().await.expect("user")
+    }
+
+    /// An active user of `role`, created by `admin` through the API, signed in.
+    pub async fn member(&self, admin: &Actor, email: &str, role: &str) -> Actor {
+        let user = self
+            .create_user(
+                admin,
+                serde_json::json!({"email": email, "name": email, "role": role,
+                                    "password": PASSWORD, "email_verified": true}),
+            )
+            .await;
         let token = self.token(email, PASSWORD).await;
         Actor {
             id: user["id"].as_str().unwrap_or_default().to_owned(),
             email: email.to_owned(),
             token,
         }
+    }
+
+    /// Someone of `role` whom `admin` invites (no password, so nothing to hash: cheap);
+    /// returns the new account's id.
+    pub async fn invite(&self, admin: &Actor, email: &str, name: &str, role: &str) -> String {
+        let user = self
+            .create_user(
+                admin,
+                serde_json::json!({"email": email, "name": name, "role": role}),
+            )
+            .await;
+        user["id"].as_str().unwrap_or_default().to_owned()
     }
 
     /// POST with a bearer token and no body.
@@ -345,6 +440,38 @@ impl TestApp {
             .send()
             .await
             .expect("request reaches the server")
+    }
+
+    /// Every message in the outbox, oldest first, as (template, recipient). A message is
+    /// queued in the transaction of the request that causes it, so once the response is
+    /// back its row is there or it is not: showing that nothing was sent needs no waiting
+    /// for the SMTP server.
+    pub async fn outbox(&self) -> Vec<(String, String)> {
+        let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT template, key_id, recipient_ciphertext FROM email_outbox ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .expect("read the outbox");
+        let cipher = &self.state.services().cipher;
+        rows.into_iter()
+            .map(|(template, key_id, recipient)| {
+                let to = cipher
+                    .decrypt_string(Purpose::Outbox, &key_id, &recipient)
+                    .expect("an outbox recipient opens");
+                (template, to)
+            })
+            .collect()
+    }
+
+    /// The templates of the messages queued for `address` (in any case), oldest first.
+    pub async fn outbox_to(&self, address: &str) -> Vec<String> {
+        self.outbox()
+            .await
+            .into_iter()
+            .filter(|(_, to)| to.eq_ignore_ascii_case(address))
+            .map(|(template, _)| template)
+            .collect()
     }
 
     /// Begins a graceful shutdown and waits for the server to finish.
@@ -380,6 +507,26 @@ pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> se
     assert_eq!(body["type"], format!("/problems/{code}"), "type in {body}");
     assert_eq!(body["request_id"], header_id, "request id in {body}");
     body
+}
+
+/// Asserts the status of an answer and reads its JSON body.
+pub async fn json_body(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    response.json().await.expect("a JSON body")
+}
+
+/// Asserts that of attempts racing for one thing exactly one won, answered `won`, and
+/// every other lost, answered `lost`.
+pub fn assert_one_winner(statuses: &[u16], won: u16, lost: u16) {
+    assert_eq!(
+        statuses.iter().filter(|s| **s == won).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == won || *s == lost),
+        "{statuses:?}"
+    );
 }
 
 /// Starts the real binary on a free port with extra environment variables; returns it and
@@ -421,6 +568,20 @@ pub async fn count(pool: &PgPool, sql: &str) -> i64 {
         .fetch_one(pool)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Polls `check` every 100 ms until it holds; returns how long that took.
+pub async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    started.elapsed()
 }
 
 /// Path of the built `gatehouse` binary.

@@ -3,12 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, count, problem};
-
-async fn body(response: reqwest::Response, status: u16) -> Value {
-    assert_eq!(response.status().as_u16(), status);
-    response.json().await.unwrap_or(Value::Null)
-}
+use crate::helpers::{PASSWORD, TestApp, count, json_body, problem};
 
 async fn audit_actions(app: &TestApp, user_id: &str) -> Vec<String> {
     sqlx::query_scalar(
@@ -27,14 +22,14 @@ async fn the_profile_reads_and_merges_preferences() {
     let ada = app.member(&admin, "ada@example.com", "user").await;
     let token = Some(ada.token.as_str());
 
-    let me = body(app.get_as("/api/v1/users/me", &ada.token).await, 200).await;
+    let me = json_body(app.get_as("/api/v1/users/me", &ada.token).await, 200).await;
     assert_eq!(me["email"], "ada@example.com");
     assert_eq!(me["avatar_url"], Value::Null);
 
     let patch = |body: Value| app.send(Method::PATCH, "/api/v1/users/me", token, Some(body));
-    let me = body(patch(json!({"name": "  Ada King ", "preferences": {"theme": "dark", "locale": "en-GB", "a": {"b": 1}}})).await, 200).await;
+    let me = json_body(patch(json!({"name": "  Ada King ", "preferences": {"theme": "dark", "locale": "en-GB", "a": {"b": 1}}})).await, 200).await;
     assert_eq!(me["name"], "Ada King");
-    let me = body(
+    let me = json_body(
         patch(json!({"preferences": {"locale": null, "a": {"c": 2}}})).await,
         200,
     )
@@ -44,7 +39,7 @@ async fn the_profile_reads_and_merges_preferences() {
         json!({"theme": "dark", "a": {"b": 1, "c": 2}})
     );
     assert_eq!(me["name"], "Ada King", "absent fields stay");
-    let me = body(patch(json!({"preferences": null})).await, 200).await;
+    let me = json_body(patch(json!({"preferences": null})).await, 200).await;
     assert_eq!(me["preferences"], json!({}));
 
     for (bad, field) in [
@@ -62,7 +57,7 @@ async fn the_profile_reads_and_merges_preferences() {
         let answer = problem(patch(bad.clone()).await, 422, "validation_failed").await;
         assert_eq!(answer["errors"][0]["field"], field, "{bad}");
     }
-    let me = body(app.get_as("/api/v1/users/me", &ada.token).await, 200).await;
+    let me = json_body(app.get_as("/api/v1/users/me", &ada.token).await, 200).await;
     assert_eq!(me["role"], "user", "nothing changed by refused patches");
     let actions = audit_actions(&app, &ada.id).await;
     assert_eq!(
@@ -87,7 +82,7 @@ async fn a_json_array_is_no_profile_change() {
             Some(body),
         )
     };
-    body(patch(json!({"preferences": {"theme": "dark"}})).await, 200).await;
+    json_body(patch(json!({"preferences": {"theme": "dark"}})).await, 200).await;
 
     // serde fills a struct from an array by position: this was `{"name": null,
     // "preferences": null}` and cleared the preferences.
@@ -96,7 +91,7 @@ async fn a_json_array_is_no_profile_change() {
         answer["errors"][0]["message"],
         "the body must be a JSON object"
     );
-    let me = body(app.get_as("/api/v1/users/me", &ada.token).await, 200).await;
+    let me = json_body(app.get_as("/api/v1/users/me", &ada.token).await, 200).await;
     assert_eq!(me["preferences"], json!({"theme": "dark"}));
 }
 
@@ -109,7 +104,7 @@ async fn preferences_keep_extreme_numbers() {
     // failed (500) or gave a neighbouring float, until serde_json parsed them exactly.
     let preferences = json!({"max": f64::MAX, "min": f64::MIN, "tiny": 5e-324,
                              "big": 8.760507567994012e23, "odd": 5.586712853076766e193});
-    let me = body(
+    let me = json_body(
         app.send(
             Method::PATCH,
             "/api/v1/users/me",
@@ -121,7 +116,7 @@ async fn preferences_keep_extreme_numbers() {
     )
     .await;
     assert_eq!(me["preferences"], preferences);
-    let me = body(app.get_as("/api/v1/users/me", &ada.token).await, 200).await;
+    let me = json_body(app.get_as("/api/v1/users/me", &ada.token).await, 200).await;
     assert_eq!(me["preferences"], preferences);
 }
 
@@ -163,11 +158,7 @@ async fn changing_the_password_ends_the_other_sessions() {
     )
     .await;
     problem(
-        app.post(
-            "/api/v1/auth/login",
-            json!({"email": "ada@example.com", "password": PASSWORD}),
-        )
-        .await,
+        app.login("ada@example.com", PASSWORD).await,
         401,
         "invalid_credentials",
     )
@@ -221,14 +212,14 @@ async fn an_email_change_takes_effect_only_when_confirmed() {
         notice[0].token_for("/verify-email").is_none(),
         "the notice carries no link"
     );
-    let me = body(app.get_as("/api/v1/users/me", &ada.token).await, 200).await;
+    let me = json_body(app.get_as("/api/v1/users/me", &ada.token).await, 200).await;
     assert_eq!(
         me["email"], "ada@example.com",
         "not changed before confirmation"
     );
 
     let token = confirm[0].token_for("/verify-email").expect("link");
-    let changed = body(
+    let changed = json_body(
         app.post("/api/v1/auth/verify-email", json!({"token": token}))
             .await,
         200,
@@ -237,11 +228,7 @@ async fn an_email_change_takes_effect_only_when_confirmed() {
     assert_eq!(changed["email"], "new@example.com");
     app.token("new@example.com", PASSWORD).await;
     problem(
-        app.post(
-            "/api/v1/auth/login",
-            json!({"email": "ada@example.com", "password": PASSWORD}),
-        )
-        .await,
+        app.login("ada@example.com", PASSWORD).await,
         401,
         "invalid_credentials",
     )
@@ -286,16 +273,12 @@ async fn deleting_oneself_is_a_soft_delete_but_never_of_the_last_admin() {
     )
     .await;
     problem(
-        app.post(
-            "/api/v1/auth/login",
-            json!({"email": "ada@example.com", "password": PASSWORD}),
-        )
-        .await,
+        app.login("ada@example.com", PASSWORD).await,
         403,
         "account_deactivated",
     )
     .await;
-    let kept = body(
+    let kept = json_body(
         app.get_as(&format!("/api/v1/users/{}", ada.id), &admin.token)
             .await,
         200,
@@ -323,7 +306,7 @@ async fn sessions_are_listed_and_ended_one_by_one() {
     let ada = app.member(&admin, "ada@example.com", "user").await;
     let phone = app.token("ada@example.com", PASSWORD).await;
 
-    let list = body(
+    let list = json_body(
         app.get_as("/api/v1/users/me/sessions", &ada.token).await,
         200,
     )
@@ -338,7 +321,7 @@ async fn sessions_are_listed_and_ended_one_by_one() {
         .map(|s| s["id"].clone())
         .unwrap_or_default();
 
-    let admin_sessions = body(
+    let admin_sessions = json_body(
         app.get_as("/api/v1/users/me/sessions", &admin.token).await,
         200,
     )
@@ -410,7 +393,7 @@ async fn the_own_audit_history_pages_newest_first() {
     for _ in 0..3 {
         app.token("ada@example.com", PASSWORD).await;
     }
-    let page = body(
+    let page = json_body(
         app.get_as("/api/v1/users/me/audit-events?per_page=2", &ada.token)
             .await,
         200,
@@ -423,7 +406,7 @@ async fn the_own_audit_history_pages_newest_first() {
     let first = &page["items"][0];
     assert_eq!(first["action"], "auth.login");
     assert_eq!(first["ip"], "127.0.0.1");
-    let logins = body(
+    let logins = json_body(
         app.get_as(
             "/api/v1/users/me/audit-events?action=auth.login&outcome=success",
             &ada.token,
@@ -433,7 +416,7 @@ async fn the_own_audit_history_pages_newest_first() {
     )
     .await;
     assert_eq!(logins["total"], 4);
-    let admins_events = body(
+    let admins_events = json_body(
         app.get_as("/api/v1/users/me/audit-events", &admin.token)
             .await,
         200,

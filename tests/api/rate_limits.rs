@@ -22,22 +22,6 @@ fn header(response: &reqwest::Response, name: &str) -> Option<u64> {
     response.headers().get(name)?.to_str().ok()?.parse().ok()
 }
 
-async fn login(
-    app: &TestApp,
-    email: &str,
-    password: &str,
-    forwarded_for: Option<&str>,
-) -> reqwest::Response {
-    let mut request = app
-        .client
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": password}));
-    if let Some(ip) = forwarded_for {
-        request = request.header("x-forwarded-for", ip);
-    }
-    request.send().await.expect("send")
-}
-
 #[tokio::test]
 async fn every_response_carries_the_headers_and_the_limit_refuses_with_retry_after() {
     let app = TestApp::spawn_with(&limited(&["--rate-limit-per-ip", "5/1m"])).await;
@@ -73,13 +57,9 @@ async fn logins_are_limited_per_ip_and_refusals_are_audited() {
     let app = TestApp::spawn_with(&limited(&[])).await;
     // Different addresses each time, so that the slowdown (per address) stays out of it.
     for i in 0..10 {
-        let response = login(
-            &app,
-            &format!("nobody{i}@example.com"),
-            "whatever password",
-            None,
-        )
-        .await;
+        let response = app
+            .login(&format!("nobody{i}@example.com"), "whatever password")
+            .await;
         assert_eq!(response.status(), 401);
         assert_eq!(
             header(&response, "ratelimit-limit"),
@@ -87,11 +67,11 @@ async fn logins_are_limited_per_ip_and_refusals_are_audited() {
             "the login limit is the closest one"
         );
     }
-    let refused = login(&app, "nobody@example.com", "whatever password", None).await;
+    let refused = app.login("nobody@example.com", "whatever password").await;
     assert!(header(&refused, "retry-after").is_some_and(|s| s >= 1));
     problem(refused, 429, "rate_limited").await;
     problem(
-        login(&app, "other@example.com", "whatever password", None).await,
+        app.login("other@example.com", "whatever password").await,
         429,
         "rate_limited",
     )
@@ -169,22 +149,25 @@ async fn failed_logins_slow_down_per_address_and_ip_and_a_success_resets() {
     .await;
     let admin = app.admin().await;
     app.member(&admin, "ada@example.com", "user").await;
-    let attacker = Some("198.51.100.66");
+    let attacker = "198.51.100.66";
     for _ in 0..5 {
         problem(
-            login(&app, "ada@example.com", "wrong password!", attacker).await,
+            app.login_forwarded_for("ada@example.com", "wrong password!", attacker)
+                .await,
             401,
             "invalid_credentials",
         )
         .await;
     }
-    let blocked = login(&app, "ada@example.com", PASSWORD, attacker).await;
+    let blocked = app
+        .login_forwarded_for("ada@example.com", PASSWORD, attacker)
+        .await;
     assert_eq!(header(&blocked, "retry-after"), Some(1));
     problem(blocked, 429, "rate_limited").await;
 
     // The owner, from another address, is not locked out by the attacker's failures.
     assert_eq!(
-        login(&app, "ada@example.com", PASSWORD, Some("203.0.113.10"))
+        app.login_forwarded_for("ada@example.com", PASSWORD, "203.0.113.10")
             .await
             .status(),
         200
@@ -192,30 +175,34 @@ async fn failed_logins_slow_down_per_address_and_ip_and_a_success_resets() {
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     problem(
-        login(&app, "ada@example.com", "wrong password!", attacker).await,
+        app.login_forwarded_for("ada@example.com", "wrong password!", attacker)
+            .await,
         401,
         "invalid_credentials",
     )
     .await;
-    let longer = login(&app, "ada@example.com", PASSWORD, attacker).await;
+    let longer = app
+        .login_forwarded_for("ada@example.com", PASSWORD, attacker)
+        .await;
     assert_eq!(header(&longer, "retry-after"), Some(2), "the delay doubles");
     problem(longer, 429, "rate_limited").await;
 
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
-        login(&app, "ada@example.com", PASSWORD, attacker)
+        app.login_forwarded_for("ada@example.com", PASSWORD, attacker)
             .await
             .status(),
         200
     );
     problem(
-        login(&app, "ada@example.com", "wrong password!", attacker).await,
+        app.login_forwarded_for("ada@example.com", "wrong password!", attacker)
+            .await,
         401,
         "invalid_credentials",
     )
     .await;
     assert_eq!(
-        login(&app, "ada@example.com", PASSWORD, attacker)
+        app.login_forwarded_for("ada@example.com", PASSWORD, attacker)
             .await
             .status(),
         200,

@@ -5,39 +5,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, problem};
-
-const PASSWORD: &str = "correct horse battery staple";
+use crate::helpers::{PASSWORD, TestApp, problem};
 
 /// A verified user's access token.
 async fn access_token(app: &TestApp) -> String {
-    let email = "jwt@example.com";
-    let response = app
-        .post(
-            "/api/v1/auth/register",
-            json!({"email": email, "password": PASSWORD, "name": "J"}),
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    let token = app.mail.wait_for(email, 1).await[0]
-        .token_for("/verify-email")
-        .expect("token");
-    assert_eq!(
-        app.post("/api/v1/auth/verify-email", json!({"token": token}))
-            .await
-            .status(),
-        200
-    );
-    let pair: Value = app
-        .post(
-            "/api/v1/auth/login",
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await
-        .json()
-        .await
-        .expect("pair");
-    pair["access_token"].as_str().unwrap_or_default().to_owned()
+    app.verified_user("jwt@example.com").await;
+    app.token("jwt@example.com", PASSWORD).await
 }
 
 fn parts(token: &str) -> (Value, Value, String) {
@@ -203,7 +176,7 @@ async fn forged_tokens_are_refused() {
         "control: a genuine re-signature works"
     );
     // That ended the session; log in again for the remaining cases.
-    let fresh = parts(&access_token_again(&app).await).1;
+    let fresh = parts(&app.token("jwt@example.com", PASSWORD).await).1;
     let sign = |changes: Value| {
         let mut c = fresh.clone();
         if let (Some(c), Some(changes)) = (c.as_object_mut(), changes.as_object()) {
@@ -228,17 +201,4 @@ async fn forged_tokens_are_refused() {
         "token_revoked",
     )
     .await;
-}
-
-async fn access_token_again(app: &TestApp) -> String {
-    let pair: Value = app
-        .post(
-            "/api/v1/auth/login",
-            json!({"email": "jwt@example.com", "password": PASSWORD}),
-        )
-        .await
-        .json()
-        .await
-        .expect("pair");
-    pair["access_token"].as_str().unwrap_or_default().to_owned()
 }

@@ -3,12 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Actor, PASSWORD, TestApp, count, join_all, problem};
-
-async fn body(response: reqwest::Response, status: u16) -> Value {
-    assert_eq!(response.status().as_u16(), status);
-    response.json().await.unwrap_or(Value::Null)
-}
+use crate::helpers::{Actor, PASSWORD, TestApp, count, join_all, json_body, problem};
 
 /// 36 users: names "Person 00".."Person 35"; every third a manager; the last six
 /// deactivated; the first four never verified (invited).
@@ -58,7 +53,7 @@ async fn page(app: &TestApp, admin: &Actor, query: &str) -> (Value, Option<Strin
         .get("link")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    (body(response, 200).await, link)
+    (json_body(response, 200).await, link)
 }
 
 fn names(page: &Value) -> Vec<String> {
@@ -216,7 +211,7 @@ async fn listing_filters_sorts_and_pages() {
 async fn admins_invite_people_who_then_choose_a_password() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let created = body(
+    let created = json_body(
         app.send(
             Method::POST,
             "/api/v1/users",
@@ -233,11 +228,7 @@ async fn admins_invite_people_who_then_choose_a_password() {
     assert_eq!(mail.subject(), "You are invited");
     let token = mail.token_for("/reset-password").expect("invitation link");
     problem(
-        app.post(
-            "/api/v1/auth/login",
-            json!({"email": "grace@example.com", "password": PASSWORD}),
-        )
-        .await,
+        app.login("grace@example.com", PASSWORD).await,
         401,
         "invalid_credentials",
     )
@@ -252,13 +243,13 @@ async fn admins_invite_people_who_then_choose_a_password() {
     let grace = app
         .token("grace@example.com", "a passphrase of her own")
         .await;
-    let me = body(app.get_as("/api/v1/users/me", &grace).await, 200).await;
+    let me = json_body(app.get_as("/api/v1/users/me", &grace).await, 200).await;
     assert_eq!(
         (me["status"].as_str(), me["email_verified"].as_bool()),
         (Some("active"), Some(true))
     );
 
-    let unverified = body(
+    let unverified = json_body(
         app.send(
             Method::POST,
             "/api/v1/users",
@@ -318,7 +309,7 @@ async fn roles_soft_delete_restore_and_sessions() {
         "forbidden",
     )
     .await;
-    let promoted = body(
+    let promoted = json_body(
         app.send(
             Method::PUT,
             &path("/role"),
@@ -364,14 +355,14 @@ async fn roles_soft_delete_restore_and_sessions() {
     )
     .await;
     let (listed, _) = (
-        body(app.get_as("/api/v1/users", &admin.token).await, 200).await,
+        json_body(app.get_as("/api/v1/users", &admin.token).await, 200).await,
         (),
     );
     assert!(
         !names(&listed).contains(&"bob@example.com".to_owned()),
         "hidden from listings"
     );
-    let restored = body(
+    let restored = json_body(
         app.send(Method::POST, &path("/restore"), Some(&admin.token), None)
             .await,
         200,
