@@ -453,7 +453,7 @@ impl TestApp {
         .fetch_all(&self.pool)
         .await
         .expect("read the outbox");
-        let cipher = &self.state.services().cipher;
+        let cipher = &self.state.deps().cipher;
         rows.into_iter()
             .map(|(template, key_id, recipient)| {
                 let to = cipher
