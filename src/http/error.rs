@@ -21,6 +21,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 #[derive(Debug)]
 pub struct ApiError {
     kind: ProblemType,
+    /// The kind's status, except for a bare status the list has no entry for.
+    status: StatusCode,
     detail: Cow<'static, str>,
     errors: Vec<FieldError>,
     retry_after: Option<u64>,
@@ -76,6 +78,7 @@ impl ApiError {
     pub fn new(kind: ProblemType) -> Self {
         Self {
             kind,
+            status: kind.status(),
             detail: Cow::Borrowed(kind.detail()),
             errors: Vec::new(),
             retry_after: None,
@@ -151,7 +154,12 @@ impl ApiError {
             status if status.is_server_error() => {
                 Self::internal(anyhow::anyhow!("bare {status} from a layer"))
             }
-            _ => Self::new(ProblemType::BadRequest),
+            // A client error the list does not name keeps its status and says its name.
+            status => Self {
+                status,
+                detail: Cow::Borrowed(status.canonical_reason().unwrap_or("Bad Request")),
+                ..Self::new(ProblemType::BadRequest)
+            },
         }
     }
 
@@ -174,7 +182,7 @@ impl ApiError {
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.kind.status()
+        self.status
     }
 
     /// The stable code.
@@ -196,10 +204,10 @@ impl From<ProblemType> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.kind.status();
+        let status = self.status;
         let problem = Problem {
             kind: self.kind.type_uri(),
-            title: self.kind.title(),
+            title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail: self.detail.into_owned(),
             code: self.kind.code(),
@@ -306,6 +314,7 @@ mod tests {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             (StatusCode::BAD_REQUEST, "malformed_request"),
             (StatusCode::LENGTH_REQUIRED, "malformed_request"),
+            (StatusCode::IM_A_TEAPOT, "malformed_request"),
         ];
         for (status, code) in cases {
             let error = ApiError::from_status(status);
@@ -314,6 +323,11 @@ mod tests {
         assert_eq!(
             ApiError::from_status(StatusCode::GATEWAY_TIMEOUT).status(),
             StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            ApiError::from_status(StatusCode::IM_A_TEAPOT).status(),
+            StatusCode::IM_A_TEAPOT,
+            "an unnamed client error keeps its status"
         );
     }
 }
