@@ -4,14 +4,36 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// A port nobody listens on at the moment of asking.
+/// A port nobody listens on at the moment of asking, outside the kernel's range of
+/// ephemeral ports: a server stopped by a test keeps its port while it is down, and a port
+/// from that range could meanwhile become the local end of some other test's connection,
+/// so the server could not listen there again.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let below = 10_000..ephemeral_start.max(10_001);
+    let span = u32::from(below.end - below.start);
+    // Each call takes the next port after the last one handed out (a port handed out may
+    // not be listened on yet), from a start that differs between test processes.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        std::process::id() % span + 1,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    (0..span)
+        .map(|_| {
+            let step = NEXT.fetch_add(1, Ordering::SeqCst);
+            below.start + u16::try_from(step % span).unwrap_or(0)
+        })
+        .find(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port below the ephemeral range")
 }
 
 fn wait_for_port(port: u16, up: bool) {
