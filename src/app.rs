@@ -83,7 +83,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let state = AppState::new(settings, pool)?;
     crate::users::accounts::bootstrap_admin(state.deps())
         .await
-        .map_err(|e| anyhow::anyhow!("BOOTSTRAP_ADMIN_EMAIL: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot create the bootstrap admin: {e}"))?;
     let outbox = OutboxWorker::start(&state)?;
     tracing::info!(addr = %listener.local_addr()?, "gatehouse listening");
 

@@ -139,7 +139,7 @@ fn create_admin(args: CreateAdminArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
-    block_on(async move {
+    block_on(Report::Stderr, async move {
         let url = settings.database.url.expose().clone();
         db::ensure_database(&url).await?;
         let pool = db::connect(&url, db::PoolSettings::from(&settings.database)).await?;
@@ -203,12 +203,12 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    block_on(app::run(settings))
+    block_on(Report::LogAndStderr, app::run(settings))
 }
 
 fn migrate(args: MigrateArgs) -> ExitCode {
     telemetry::init_logging(LogFormat::Pretty);
-    block_on(async move {
+    block_on(Report::Stderr, async move {
         let url = args.database_url.expose();
         let settings = db::PoolSettings {
             max_connections: 2,
@@ -247,7 +247,15 @@ fn migrate(args: MigrateArgs) -> ExitCode {
     })
 }
 
-fn block_on(future: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+/// Whether a command's failure also goes to the log (the service's), or only to standard
+/// error (one-shot commands, whose log is the same terminal).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Report {
+    LogAndStderr,
+    Stderr,
+}
+
+fn block_on(report: Report, future: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -261,9 +269,55 @@ fn block_on(future: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     match runtime.block_on(future) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("gatehouse: {error:#}");
+            let message = describe(&error);
+            if report == Report::LogAndStderr {
+                tracing::error!("{message}");
+            }
+            eprintln!("gatehouse: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes in one line, each cause once: a cause whose text its wrapper
+/// already quotes (sqlx repeats the database's message at every level) is left out.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot reach the store")]
+    struct Outer(#[source] Middle);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("error returned: {0}")]
+    struct Middle(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("it is gone")]
+    struct Inner;
+
+    #[test]
+    fn each_cause_is_named_once() {
+        let error = anyhow::Error::new(Outer(Middle(Inner)));
+        assert_eq!(
+            describe(&error),
+            "cannot reach the store: error returned: it is gone"
+        );
     }
 }

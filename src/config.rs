@@ -4,7 +4,6 @@
 //! setting or falls back to a default: a value that cannot be used stops the start with a
 //! message naming its variable.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,6 +15,9 @@ use ipnet::IpNet;
 use lettre::message::Mailbox;
 use url::Url;
 
+use crate::crypto::EncryptionKeys;
+use crate::model::Email;
+use crate::passwords;
 use crate::rate_limit::gcra::Limit;
 use crate::rate_limit::policy::Limits;
 use crate::rate_limit::slowdown::Slowdown;
@@ -76,6 +78,11 @@ pub struct Config {
     #[arg(long, env = "PUBLIC_URL", default_value = "http://localhost:8080",
           value_parser = parse_public_url)]
     pub public_url: Url,
+
+    /// The frontend's address: the pages of emailed links offer a "Continue to sign in"
+    /// link to it after success; unset, they say the page can be closed.
+    #[arg(long, env = "APP_URL", value_parser = parse_app_url)]
+    pub app_url: Option<Url>,
 
     /// `development` or `production`.
     #[arg(long = "env", env = "GATEHOUSE_ENV", value_enum, default_value_t = Environment::Development)]
@@ -221,10 +228,6 @@ pub struct Config {
     pub shutdown_timeout: u64,
 }
 
-/// Field-encryption keys in configuration order; the first one encrypts.
-#[derive(Clone, PartialEq, Eq)]
-pub struct EncryptionKeys(pub Vec<(String, [u8; 32])>);
-
 /// Settings after validation: typed, with every key loaded.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -249,6 +252,8 @@ pub struct Settings {
 pub struct ServerSettings {
     pub bind_addr: SocketAddr,
     pub public_url: PublicUrl,
+    /// `APP_URL`: where the pages of emailed links send people on.
+    pub app_url: Option<Url>,
     /// Allowed CORS origins (`scheme://host[:port]`).
     pub cors_origins: Vec<String>,
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -354,6 +359,9 @@ pub enum ConfigError {
     NotPkcs8Pem { name: &'static str, path: String },
     #[error("EMAIL_FROM is not a mailbox (`Name <address>` or `address`): {0}")]
     MailFrom(String),
+    /// A bootstrap admin setting that breaks a rule every account follows.
+    #[error("{0} {1}")]
+    BootstrapAdmin(&'static str, String),
 }
 
 /// Parses [`Config`] alone, for callers outside the `serve` command line. A flag given
@@ -454,6 +462,14 @@ impl Config {
             }
         };
 
+        if production && self.smtp_url.is_none() {
+            return Err(ConfigError::MissingInProduction(
+                "SMTP_URL",
+                " (without it every mail, verification and reset links included, would be \
+                 lost; only development writes mail to the log)",
+            ));
+        }
+        self.check_bootstrap_admin()?;
         let keys = Keys {
             jwt_signing_pem: Secret::new(jwt_signing_pem),
             jwt_verify_pems,
@@ -462,6 +478,32 @@ impl Config {
             development_defaults,
         };
         self.resolve(keys)
+    }
+
+    /// The bootstrap admin is an account like any other: its address must be valid and its
+    /// password must follow the password rules. Checked here, so that the message names
+    /// the setting and the rule.
+    fn check_bootstrap_admin(&self) -> Result<(), ConfigError> {
+        let (Some(email), Some(password)) =
+            (&self.bootstrap_admin_email, &self.bootstrap_admin_password)
+        else {
+            return Ok(());
+        };
+        let email = Email::parse(email).map_err(|invalid| {
+            ConfigError::BootstrapAdmin("BOOTSTRAP_ADMIN_EMAIL", invalid.message)
+        })?;
+        let broken: Vec<String> = passwords::check_rules(password.expose(), Some(&email))
+            .into_iter()
+            .map(|invalid| invalid.message)
+            .collect();
+        if broken.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::BootstrapAdmin(
+                "BOOTSTRAP_ADMIN_PASSWORD",
+                format!("breaks the password rules: {}", broken.join("; ")),
+            ))
+        }
     }
 
     /// Turns the checked flags into typed sections.
@@ -489,6 +531,7 @@ impl Config {
                     url: self.public_url,
                     base,
                 },
+                app_url: self.app_url,
                 cors_origins: self.cors_origins,
                 trusted_proxies: self.trusted_proxies,
                 request_timeout: Duration::from_secs(self.request_timeout),
@@ -539,13 +582,6 @@ impl Config {
     }
 }
 
-impl fmt::Debug for EncryptionKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kids: Vec<&str> = self.0.iter().map(|(kid, _)| kid.as_str()).collect();
-        f.debug_tuple("EncryptionKeys").field(&kids).finish()
-    }
-}
-
 fn read_private_key_pem(name: &'static str, path: &PathBuf) -> Result<String, ConfigError> {
     let pem = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
         name,
@@ -577,6 +613,15 @@ fn parse_public_url(value: &str) -> Result<Url, String> {
     }
     if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
         return Err("must be scheme, host, optional port and path, without query".into());
+    }
+    Ok(url)
+}
+
+/// Accepts an `http(s)://` URL (the frontend's sign-in page or home).
+fn parse_app_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value.trim()).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http:// or https:// URL".into());
     }
     Ok(url)
 }
@@ -739,6 +784,18 @@ MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
     }
 
     #[test]
+    fn the_app_url_is_an_http_url() {
+        let with_app = settings(&["--app-url", "https://app.example.com/sign-in"]);
+        assert_eq!(
+            with_app.server.app_url.map(|u| u.to_string()).as_deref(),
+            Some("https://app.example.com/sign-in")
+        );
+        assert!(settings(&[]).server.app_url.is_none());
+        assert!(parse(&["--app-url", "javascript:alert(1)"]).is_err());
+        assert!(parse(&["--app-url", "/relative"]).is_err());
+    }
+
+    #[test]
     fn settings_are_typed_once() {
         let settings = settings(&["--access-token-ttl", "60", "--body-limit", "2048"]);
         assert_eq!(settings.tokens.access_ttl, Duration::from_secs(60));
@@ -888,7 +945,7 @@ MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
         let own_key = dir.join("own.pem");
         std::fs::write(&own_key, OTHER_KEY_PEM).ok();
         let own_key_arg = own_key.to_string_lossy().to_string();
-        let result = parse(&[
+        let real = [
             "--env",
             "production",
             "--jwt-signing-key-file",
@@ -897,14 +954,32 @@ MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
             &enc,
             "--blind-index-key",
             &fresh,
-        ])
-        .ok()
-        .map(|c| c.validate().map(|s| s.keys.development_defaults.len()));
+        ];
+        let result = parse(&real)
+            .ok()
+            .map(|c| c.validate().map(|s| s.keys.development_defaults.len()));
+        assert!(
+            matches!(
+                &result,
+                Some(Err(ConfigError::MissingInProduction("SMTP_URL", _)))
+            ),
+            "production without SMTP would lose mail: {result:?}"
+        );
+        let with_smtp: Vec<&str> = real
+            .iter()
+            .copied()
+            .chain(["--smtp-url", "smtp://mail:25"])
+            .collect();
+        let result = parse(&with_smtp)
+            .ok()
+            .map(|c| c.validate().map(|s| s.keys.development_defaults.len()));
         assert!(matches!(result, Some(Ok(0))), "real keys must be accepted");
 
         let result = parse(&[
             "--env",
             "production",
+            "--smtp-url",
+            "smtp://mail:25",
             "--jwt-signing-key-file",
             &own_key_arg,
             "--encryption-keys",
@@ -926,6 +1001,36 @@ MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
     #[test]
     fn bootstrap_admin_needs_both_email_and_password() {
         assert!(parse(&["--bootstrap-admin-email", "a@example.com"]).is_err());
+    }
+
+    #[test]
+    fn a_bootstrap_admin_breaking_a_rule_is_named_with_the_rule() {
+        let refused = |email: &str, password: &str| {
+            parse(&[
+                "--bootstrap-admin-email",
+                email,
+                "--bootstrap-admin-password",
+                password,
+            ])
+            .map(Config::validate)
+            .ok()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+        };
+        assert_eq!(
+            refused("root@example.com", "short"),
+            "BOOTSTRAP_ADMIN_PASSWORD breaks the password rules: must be at least 10 characters"
+        );
+        assert_eq!(
+            refused("not an address", "a long enough passphrase"),
+            "BOOTSTRAP_ADMIN_EMAIL must be a valid email address"
+        );
+        assert!(
+            refused("rootadmin@example.com", "rootadmin passphrase").contains("email"),
+            "the local-part rule is named"
+        );
+        assert_eq!(refused("root@example.com", "a long enough passphrase"), "");
     }
 
     #[test]

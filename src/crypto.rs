@@ -8,10 +8,20 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-
-use crate::config::EncryptionKeys;
+use std::fmt;
 
 const NONCE_LEN: usize = 12;
+
+/// Field-encryption keys in configuration order; the first one encrypts.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptionKeys(pub Vec<(String, [u8; 32])>);
+
+impl fmt::Debug for EncryptionKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kids: Vec<&str> = self.0.iter().map(|(kid, _)| kid.as_str()).collect();
+        f.debug_tuple("EncryptionKeys").field(&kids).finish()
+    }
+}
 
 /// What a stored ciphertext is for; bound into it as associated data so that a value cannot
 /// be moved to another column and still decrypt.

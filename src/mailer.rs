@@ -12,7 +12,6 @@ use lettre::message::{Mailbox, MultiPart};
 use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
 
-use crate::config::Environment;
 use crate::crypto::FieldCipher;
 use crate::db::outbox::{self, Claimed};
 use crate::deps::Deps;
@@ -46,10 +45,8 @@ impl Worker {
     /// The worker of these dependencies: SMTP when `SMTP_URL` is set, the log otherwise.
     pub fn new(deps: &Deps) -> Result<Self, TransportError> {
         let settings = &deps.settings;
-        let transport = Transport::from_config(
-            settings.mail.smtp_url.as_ref().map(|s| s.expose().as_str()),
-            settings.environment == Environment::Development,
-        )?;
+        let transport =
+            Transport::from_config(settings.mail.smtp_url.as_ref().map(|s| s.expose().as_str()))?;
         Ok(Self {
             pool: deps.db.clone(),
             cipher: deps.cipher.clone(),
@@ -124,15 +121,14 @@ impl Worker {
 
     async fn send(&self, message: &Claimed) -> Result<(), SendFailure> {
         match &self.transport {
-            Transport::Log { show_content } => {
-                if *show_content {
-                    tracing::info!(
-                        template = %message.template, subject = %message.content.subject,
-                        "email (development: SMTP_URL unset, not sent)\n{}", message.content.text
-                    );
-                } else {
-                    tracing::warn!(template = %message.template, "email not sent: SMTP_URL is unset");
-                }
+            // Development only (production refuses to start without SMTP_URL): the whole
+            // message, recipient and links included, so it can be followed by hand.
+            Transport::Log => {
+                tracing::info!(
+                    to = %message.to, template = %message.template,
+                    subject = %message.content.subject,
+                    "email (development: SMTP_URL unset, not sent)\n{}", message.content.text
+                );
                 Ok(())
             }
             Transport::Smtp(smtp) => {

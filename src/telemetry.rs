@@ -1,5 +1,6 @@
 //! Logging (tracing, JSON or pretty) and the Prometheus metrics recorder.
 
+use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -27,7 +28,11 @@ pub fn init_logging(format: LogFormat) {
             .with_span_list(false)
             .flatten_event(true)
             .try_init(),
-        LogFormat::Pretty => builder.with_target(false).try_init(),
+        // Colour codes only on a terminal: in a file or a log collector they are noise.
+        LogFormat::Pretty => builder
+            .with_target(false)
+            .with_ansi(std::io::stdout().is_terminal())
+            .try_init(),
     };
 }
 

@@ -58,24 +58,29 @@ pub struct MigrationState {
 }
 
 /// What went wrong while reaching or preparing the database; the URL is shown without
-/// its password.
+/// its password. Messages leave the cause to the error's source, so that a report of the
+/// whole chain names it once.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("DATABASE_URL is not a valid PostgreSQL URL: {0}")]
+    #[error("DATABASE_URL is not a valid PostgreSQL URL")]
     BadUrl(#[source] sqlx::Error),
-    #[error("cannot reach PostgreSQL at {url}: {source}")]
+    #[error(
+        "the database {url} does not exist; `gatehouse migrate up` (or `gatehouse serve`) creates it"
+    )]
+    Missing { url: String },
+    #[error("cannot reach PostgreSQL at {url}")]
     Unreachable {
         url: String,
         #[source]
         source: sqlx::Error,
     },
-    #[error("cannot create database {url}: {source}")]
+    #[error("cannot create database {url}")]
     Create {
         url: String,
         #[source]
         source: sqlx::Error,
     },
-    #[error("migration failed: {0}")]
+    #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
     Query(#[from] sqlx::Error),
@@ -134,9 +139,17 @@ pub async fn connect(url: &str, settings: PoolSettings) -> Result<PgPool, DbErro
         })
         .connect_with(options)
         .await
-        .map_err(|source| DbError::Unreachable {
-            url: redact_url(url),
-            source,
+        .map_err(|source| match &source {
+            // 3D000: invalid_catalog_name, the database does not exist.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("3D000") => {
+                DbError::Missing {
+                    url: redact_url(url),
+                }
+            }
+            _ => DbError::Unreachable {
+                url: redact_url(url),
+                source,
+            },
         })
 }
 

@@ -10,9 +10,9 @@ use lettre::transport::smtp::AsyncSmtpTransport;
 pub enum Transport {
     /// A real SMTP server.
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    /// The log: the whole message in development (to follow its links), only that a
-    /// message was produced otherwise (bodies hold tokens).
-    Log { show_content: bool },
+    /// The log, in development: the whole message, to follow its links by hand.
+    /// (Production refuses to start without `SMTP_URL`: mail would be lost.)
+    Log,
 }
 
 /// Why a transport could not be built from the configuration.
@@ -22,7 +22,7 @@ pub struct TransportError(String);
 
 impl Transport {
     /// SMTP when a URL is configured, the log otherwise.
-    pub fn from_config(smtp_url: Option<&str>, development: bool) -> Result<Self, TransportError> {
+    pub fn from_config(smtp_url: Option<&str>) -> Result<Self, TransportError> {
         match smtp_url {
             Some(url) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
@@ -31,9 +31,7 @@ impl Transport {
                     .build();
                 Ok(Self::Smtp(transport))
             }
-            None => Ok(Self::Log {
-                show_content: development,
-            }),
+            None => Ok(Self::Log),
         }
     }
 }
@@ -45,13 +43,10 @@ mod tests {
     #[tokio::test]
     async fn smtp_urls_build_transports() {
         assert!(matches!(
-            Transport::from_config(Some("smtp://127.0.0.1:2525"), false),
+            Transport::from_config(Some("smtp://127.0.0.1:2525")),
             Ok(Transport::Smtp(_))
         ));
-        assert!(matches!(
-            Transport::from_config(None, true),
-            Ok(Transport::Log { show_content: true })
-        ));
-        assert!(Transport::from_config(Some("smtp://"), false).is_err());
+        assert!(matches!(Transport::from_config(None), Ok(Transport::Log)));
+        assert!(Transport::from_config(Some("smtp://")).is_err());
     }
 }

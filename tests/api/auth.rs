@@ -211,6 +211,53 @@ async fn the_mailed_pages_act_only_when_the_button_is_pressed() {
 }
 
 #[tokio::test]
+async fn the_pages_lead_on_to_the_app_or_say_they_can_be_closed() {
+    for (flags, onward) in [
+        (
+            vec!["--app-url", "https://app.example.com/sign-in"],
+            "<a href=\"https://app.example.com/sign-in\">Continue to sign in</a>",
+        ),
+        (vec![], "You can close this page."),
+    ] {
+        let app = TestApp::spawn_with(&flags).await;
+        app.register("lin@example.com").await;
+        let token = app.mail.wait_for("lin@example.com", 1).await[0]
+            .token_for("/verify-email")
+            .expect("token");
+        for expected_status in [200, 400] {
+            let page = app
+                .client
+                .post(app.url("/verify-email"))
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(page.status(), expected_status);
+            let html = page.text().await.unwrap_or_default();
+            assert!(html.contains(onward), "{html}");
+            assert!(!html.contains("sign-in page"), "{html}");
+        }
+        let reset = app
+            .client
+            .post(app.url("/reset-password"))
+            .form(&[
+                ("token", token.as_str()),
+                ("new_password", "a new long passphrase"),
+                ("confirm_password", "a new long passphrase"),
+            ])
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(
+            reset.status(),
+            400,
+            "a used verification token resets nothing"
+        );
+        assert!(reset.text().await.unwrap_or_default().contains(onward));
+    }
+}
+
+#[tokio::test]
 async fn login_with_unknown_email_looks_like_wrong_password() {
     let app = TestApp::spawn().await;
     app.verified_user("known@example.com").await;

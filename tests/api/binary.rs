@@ -3,7 +3,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{TestDb, binary, count, repo_file, start_binary};
+use crate::helpers::{
+    PASSWORD, TestDb, binary, count, repo_file, start_binary, start_binary_logged,
+};
 
 fn gatehouse(args: &[&str], database_url: &str) -> std::process::Output {
     Command::new(binary())
@@ -64,6 +66,27 @@ async fn migrate_up_down_and_status() {
 }
 
 #[test]
+fn migrate_status_on_a_missing_database_says_so_once() {
+    let mut url = url::Url::parse(&crate::helpers::admin_url()).expect("url");
+    url.set_path(&format!(
+        "gatehouse_missing_{}",
+        uuid::Uuid::now_v7().simple()
+    ));
+    let output = gatehouse(&["migrate", "status"], url.as_str());
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("does not exist; `gatehouse migrate up` (or `gatehouse serve`) creates it"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("does not exist").count(), 1, "{stderr}");
+    assert!(
+        text(&output.stdout).is_empty(),
+        "one message, on standard error"
+    );
+}
+
+#[test]
 fn production_refuses_to_start_without_real_keys() {
     let output = Command::new(binary())
         .arg("serve")
@@ -77,6 +100,64 @@ fn production_refuses_to_start_without_real_keys() {
     assert!(
         stderr.contains("JWT_SIGNING_KEY_FILE is required when GATEHOUSE_ENV=production"),
         "{stderr}"
+    );
+    // The same refusal is logged; written to a pipe, the pretty format has no colour codes.
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("configuration error"), "{stdout}");
+    assert!(!stdout.contains('\u{1b}'), "no ANSI escapes: {stdout:?}");
+}
+
+#[test]
+fn a_bootstrap_password_breaking_a_rule_stops_the_start_naming_it() {
+    let output = Command::new(binary())
+        .arg("serve")
+        .env("DATABASE_URL", "postgres://unused@localhost/unused")
+        .env("BOOTSTRAP_ADMIN_EMAIL", "root@example.com")
+        .env("BOOTSTRAP_ADMIN_PASSWORD", "short")
+        .output()
+        .expect("run gatehouse");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(
+            "BOOTSTRAP_ADMIN_PASSWORD breaks the password rules: must be at least 10 characters"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("BOOTSTRAP_ADMIN_EMAIL"), "{stderr}");
+}
+
+#[tokio::test]
+async fn development_without_smtp_logs_each_mail_with_its_recipient() {
+    let test_db = TestDb::empty().await;
+    let (child, addr, log) = start_binary_logged(&test_db.url, &[("RUST_LOG", "info")]);
+    let registered = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/auth/register"))
+        .json(&serde_json::json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), 201);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut mail = None;
+    while Instant::now() < deadline && mail.is_none() {
+        let Ok(line) = log.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if event["template"] == "verify_email" {
+            mail = Some(event);
+        }
+    }
+    stop(child);
+    let mail = mail.expect("the verification mail is logged");
+    assert_eq!(mail["to"], "ada@example.com");
+    assert!(
+        mail["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/verify-email?token="),
+        "{mail}"
     );
 }
 
@@ -246,7 +327,7 @@ async fn the_bootstrap_admin_is_created_on_first_start_only() {
         &test_db.url,
         &[
             ("BOOTSTRAP_ADMIN_EMAIL", "other@example.com"),
-            ("BOOTSTRAP_ADMIN_PASSWORD", "another passphrase!"),
+            ("BOOTSTRAP_ADMIN_PASSWORD", "a different passphrase!"),
         ],
     );
     stop(child);
@@ -307,6 +388,7 @@ async fn production_starts_with_real_keys() {
         &test_db.url,
         &[
             ("GATEHOUSE_ENV", "production"),
+            ("SMTP_URL", "smtp://127.0.0.1:2525"),
             ("JWT_SIGNING_KEY_FILE", key_path.as_str()),
             (
                 "ENCRYPTION_KEYS",

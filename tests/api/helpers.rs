@@ -532,6 +532,15 @@ pub fn assert_one_winner(statuses: &[u16], won: u16, lost: u16) {
 /// Starts the real binary on a free port with extra environment variables; returns it and
 /// the address it listens on, read from its "gatehouse listening" log line.
 pub fn start_binary(database_url: &str, envs: &[(&str, &str)]) -> (Child, String) {
+    let (child, addr, _) = start_binary_logged(database_url, envs);
+    (child, addr)
+}
+
+/// [`start_binary`], with the lines the process logs after it started listening (JSON).
+pub fn start_binary_logged(
+    database_url: &str,
+    envs: &[(&str, &str)],
+) -> (Child, String, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(binary())
         .env_remove("GATEHOUSE_ENV")
         .envs(envs.iter().copied())
@@ -552,9 +561,15 @@ pub fn start_binary(database_url: &str, envs: &[(&str, &str)]) -> (Child, String
         };
         if event["message"] == "gatehouse listening" {
             let addr = event["addr"].as_str().unwrap_or_default().to_owned();
-            // Keep draining the log so the process never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return (child, addr);
+            // Keep draining the log so the process never blocks on a full pipe, whether or
+            // not anyone reads the lines.
+            let (sender, receiver) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    let _ = sender.send(line);
+                }
+            });
+            return (child, addr, receiver);
         }
     }
     let _ = child.kill();

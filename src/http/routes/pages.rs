@@ -41,6 +41,10 @@ struct ResetForm {
     confirm_password: String,
 }
 
+/// A link that is unknown, used or expired; a new one is asked for where the person signs in.
+const INVALID_LINK: &str = "<p>The link is invalid, was already used, or has expired. \
+    Ask for a new one where you sign in.</p>";
+
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -62,6 +66,18 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         HeaderValue::from_static(PAGE_CSP),
     );
     response
+}
+
+/// What follows a finished step: a link to the frontend (`APP_URL`) when there is one,
+/// otherwise the page says it can be closed. (There is no sign-in page here to point to.)
+fn onward(state: &AppState) -> String {
+    match &state.settings().server.app_url {
+        Some(app) => format!(
+            "<p><a href=\"{}\">Continue to sign in</a></p>",
+            escape_html(app.as_str())
+        ),
+        None => "<p>You can close this page.</p>".to_owned(),
+    }
 }
 
 fn verify_page(token: &str) -> String {
@@ -115,17 +131,23 @@ async fn verify_submit(
         Ok(_) => page(
             StatusCode::OK,
             "Email address confirmed",
-            "<p>Thank you. You can close this page and sign in.</p>",
+            &format!(
+                "<p>Thank you: your address is confirmed.</p>{}",
+                onward(&state)
+            ),
         ),
         Err(AuthError::InvalidVerificationToken) => page(
             StatusCode::BAD_REQUEST,
             "This link does not work",
-            "<p>The link is invalid, was already used, or has expired. Ask for a new one from the sign-in page.</p>",
+            &format!("{INVALID_LINK}{}", onward(&state)),
         ),
         Err(AuthError::EmailTaken) => page(
             StatusCode::CONFLICT,
             "Address already in use",
-            "<p>Another account uses this address now.</p>",
+            &format!(
+                "<p>Another account uses this address now.</p>{}",
+                onward(&state)
+            ),
         ),
         Err(error) => failure(error),
     }
@@ -157,12 +179,15 @@ async fn reset_submit(
         Ok(()) => page(
             StatusCode::OK,
             "Password changed",
-            "<p>Your new password is set. You can sign in with it now.</p>",
+            &format!(
+                "<p>Your new password is set: sign in with it.</p>{}",
+                onward(&state)
+            ),
         ),
         Err(AuthError::InvalidResetToken) => page(
             StatusCode::BAD_REQUEST,
             "This link does not work",
-            "<p>The link is invalid, was already used, or has expired. Ask for a new one from the sign-in page.</p>",
+            &format!("{INVALID_LINK}{}", onward(&state)),
         ),
         Err(AuthError::Invalid(problems)) => {
             let message = problems
