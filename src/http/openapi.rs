@@ -24,6 +24,10 @@ use crate::http::state::AppState;
                        profiles, role-based access control, administration, audit trail and rate limiting.",
         license(name = "MIT", identifier = "MIT"),
     ),
+    servers(
+        (url = "/", description = "The service that serves this document (at `/openapi.json`): \
+                                   paths are relative to its origin."),
+    ),
     tags(
         (name = "auth", description = "Registration, email verification, login, tokens, password recovery."),
         (name = "me", description = "The signed-in person's own account."),

@@ -94,6 +94,7 @@ impl ToSchema for Jwk {
 /// The JSON Web Key Set: the signing key and every retired key still accepted.
 #[utoipa::path(
     get, path = "/.well-known/jwks.json", tag = "auth",
+    security(),
     responses(
         (status = 200, description = "Public keys (RFC 7517).", body = JwkSet, content_type = "application/json",
          example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",

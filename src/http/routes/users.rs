@@ -303,6 +303,7 @@ pub async fn revoke_sessions(
 /// A user's avatar, public, cacheable and revalidated with its `ETag`.
 #[utoipa::path(
     get, path = "/{id}/avatar", tag = "users",
+    security(),
     params(
         ("id" = Uuid, Path, description = "User id"),
         ("If-None-Match" = Option<String>, Header, description = "ETag of a cached copy"),
