@@ -1,11 +1,9 @@
 //! The OpenAPI document, generated from the same route registrations that build the router,
 //! so the two cannot drift apart.
 
-use std::borrow::Cow;
-
 use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::schema::{
-    AdditionalProperties, AnyOfBuilder, ArrayBuilder, Object, ObjectBuilder, Schema, SchemaType,
+    AdditionalProperties, KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, SchemaType,
     Type,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -26,6 +24,10 @@ use crate::http::state::AppState;
                        profiles, role-based access control, administration, audit trail and rate limiting.",
         license(name = "MIT", identifier = "MIT"),
     ),
+    servers(
+        (url = "/", description = "The service that serves this document (at `/openapi.json`): \
+                                   paths are relative to its origin."),
+    ),
     tags(
         (name = "auth", description = "Registration, email verification, login, tokens, password recovery."),
         (name = "me", description = "The signed-in person's own account."),
@@ -33,58 +35,18 @@ use crate::http::state::AppState;
         (name = "audit", description = "The audit trail."),
         (name = "operations", description = "Health, readiness and metrics."),
     ),
-    components(schemas(Problem, FieldError, PreferenceValue)),
+    components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;
 
-/// A value inside `preferences`: any JSON value, except that no string or key may hold
-/// U+0000, which PostgreSQL's `jsonb` cannot store (such a request is refused with 422).
-pub struct PreferenceValue;
-
-/// Strings without U+0000.
-const NO_NUL: &str = "^[^\\u0000]*$";
-
-fn string_without_nul() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .pattern(Some(NO_NUL))
-        .build()
-}
-
-impl PartialSchema for PreferenceValue {
-    fn schema() -> RefOr<Schema> {
-        let itself = || Ref::from_schema_name(Self::name());
-        AnyOfBuilder::new()
-            .description(Some(
-                "Any JSON value whose strings and keys hold no U+0000 (PostgreSQL's `jsonb` cannot store it).",
-            ))
-            .item(Object::with_type(SchemaType::from_iter([
-                Type::Null,
-                Type::Boolean,
-                Type::Number,
-            ])))
-            .item(string_without_nul())
-            .item(ArrayBuilder::new().items(itself()))
-            .item(object_of_values(Type::Object, "An object."))
-            .into()
-    }
-}
-
-impl ToSchema for PreferenceValue {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("PreferenceValue")
-    }
-}
-
-fn object_of_values(schema_type: impl Into<SchemaType>, description: &str) -> Object {
+/// An object open to any member: `additionalProperties: true` said outright, so client
+/// generators type its members as any JSON value rather than as an empty object.
+pub fn open_object(schema_type: impl Into<SchemaType>, description: &str) -> Object {
     ObjectBuilder::new()
         .schema_type(schema_type)
         .description(Some(description))
-        .property_names(Some(string_without_nul()))
-        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::Ref(
-            Ref::from_schema_name(PreferenceValue::name()),
-        ))))
+        .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(true)))
         .build()
 }
 
@@ -112,29 +74,58 @@ pub fn optional_name_schema() -> Object {
     name_of_type(SchemaType::from_iter([Type::String, Type::Null]))
 }
 
+/// `preferences` are any JSON object, so their schema is a plain open object. The one rule
+/// beyond size and depth, no U+0000 in a string or key (PostgreSQL's `jsonb` cannot store
+/// it), is said in words: written as a schema it needs a recursive one, which client
+/// generators cannot take (openapi-python-client drops every model that holds it,
+/// openapi-typescript emits a circular type). The fuzzer's hooks
+/// (scripts/fuzz-api-hooks.py) list that refusal.
+const NO_NUL: &str = " No string or key may hold U+0000 (422 `invalid_characters`).";
+
 /// `schema_with` of a user's `preferences`.
 pub fn preferences_schema() -> Object {
-    object_of_values(
+    open_object(
         Type::Object,
-        "Any JSON object, at most 16 KiB, nested at most 32 levels of objects and arrays.",
+        &format!(
+            "Any JSON object, at most 16 KiB, nested at most 32 levels of objects and arrays.{NO_NUL}"
+        ),
     )
 }
 
 /// `schema_with` of the optional `preferences` of a new account.
 pub fn new_preferences_schema() -> Object {
-    object_of_values(
+    open_object(
         SchemaType::from_iter([Type::Object, Type::Null]),
-        "Any JSON object up to 16 KiB, nested at most 32 levels of objects and arrays.",
+        &format!(
+            "Any JSON object up to 16 KiB, nested at most 32 levels of objects and arrays.{NO_NUL}"
+        ),
     )
 }
 
 /// `schema_with` of a `preferences` change.
 pub fn preferences_patch_schema() -> Object {
-    object_of_values(
+    open_object(
         SchemaType::from_iter([Type::Object, Type::Null]),
-        "Merge patch (RFC 7396): a `null` value removes a key; `null` as a whole clears them.",
+        &format!(
+            "Merge patch (RFC 7396): a `null` value removes a key; `null` as a whole clears them.{NO_NUL}"
+        ),
     )
 }
+
+/// Raw bytes of an image body (the avatar routes): `format: binary`, so client generators
+/// offer a file or byte type for it instead of leaving the body out.
+pub struct BinaryImage;
+
+impl PartialSchema for BinaryImage {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl ToSchema for BinaryImage {}
 
 /// Declares the bearer (JWT access token) security scheme.
 struct BearerAuth;

@@ -149,8 +149,16 @@ pub struct AuditEventView {
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
     /// Never a password, a token or a plaintext email address.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = details_schema)]
     pub details: serde_json::Value,
+}
+
+/// `details` differ by action: an open object.
+fn details_schema() -> utoipa::openapi::schema::Object {
+    crate::http::openapi::open_object(
+        utoipa::openapi::schema::Type::Object,
+        "Never a password, a token or a plaintext email address.",
+    )
 }
 
 impl From<AuditRecord> for AuditEventView {

@@ -146,3 +146,104 @@ fn every_documented_problem_is_one_the_service_sends() {
         assert!(kinds.contains(&kind), "{kind:?} is documented");
     }
 }
+
+/// What client generators need of the document (scripts/check-clients runs them): no
+/// schema that refers to itself, directly or through others (openapi-python-client drops
+/// every model that holds one, openapi-typescript emits a circular type); every object
+/// schema without properties says `additionalProperties` (otherwise its members are typed
+/// as nothing); every operation says who may call it (`security: []` when anyone may).
+#[test]
+fn client_generators_can_take_the_document() {
+    fn refs(value: &serde_json::Value, found: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(target) = map.get("$ref").and_then(|r| r.as_str()) {
+                    if let Some(name) = target.strip_prefix("#/components/schemas/") {
+                        found.push(name.to_owned());
+                    }
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+    fn open_objects_say_so(value: &serde_json::Value, at: &str, bare: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let is_object = match map.get("type") {
+                    Some(serde_json::Value::String(t)) => t == "object",
+                    Some(serde_json::Value::Array(types)) => types.iter().any(|t| t == "object"),
+                    _ => false,
+                };
+                if is_object
+                    && !map.contains_key("properties")
+                    && !map.contains_key("additionalProperties")
+                {
+                    bare.push(at.to_owned());
+                }
+                for (key, v) in map {
+                    // Examples are values, not schemas.
+                    if key != "example" && key != "examples" {
+                        open_objects_say_so(v, &format!("{at}/{key}"), bare);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    open_objects_say_so(v, &format!("{at}/{i}"), bare);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let document: serde_json::Value =
+        serde_json::from_str(&openapi::document_json()).expect("document is JSON");
+    let schemas = document["components"]["schemas"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert!(schemas.contains_key("UserView"));
+    for name in schemas.keys() {
+        // Every schema reachable from `name`; `name` among them is a cycle.
+        let mut seen = std::collections::BTreeSet::new();
+        let mut next = Vec::new();
+        refs(&schemas[name], &mut next);
+        while let Some(reached) = next.pop() {
+            assert_ne!(&reached, name, "schema {name} refers to itself");
+            if seen.insert(reached.clone()) {
+                refs(&schemas[&reached], &mut next);
+            }
+        }
+    }
+
+    let mut bare = Vec::new();
+    open_objects_say_so(&document, "#", &mut bare);
+    assert!(
+        bare.is_empty(),
+        "object schemas without properties or additionalProperties: {bare:?}"
+    );
+
+    let mut public = Vec::new();
+    for (path, item) in document["paths"].as_object().cloned().unwrap_or_default() {
+        for (method, operation) in item.as_object().cloned().unwrap_or_default() {
+            let security = operation["security"].as_array();
+            assert!(
+                security.is_some(),
+                "{method} {path} says nothing of security"
+            );
+            if security.is_some_and(|s| s.is_empty()) {
+                public.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(
+        public.contains(&"POST /api/v1/auth/login".to_owned()),
+        "{public:?}"
+    );
+    assert!(
+        !public.contains(&"GET /api/v1/users/me".to_owned()),
+        "{public:?}"
+    );
+}

@@ -120,6 +120,7 @@ pub struct ResetPasswordRequest {
 /// Creates an account (status `pending_verification`) and mails a verification link.
 #[utoipa::path(
     post, path = "/register", tag = "auth",
+    security(),
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "Registered; a verification email is on its way.", body = UserView,
@@ -154,6 +155,7 @@ pub async fn register(
 /// Uses a verification token: activates the account or completes an email change.
 #[utoipa::path(
     post, path = "/verify-email", tag = "auth",
+    security(),
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Verified.", body = UserView, example = json!(ex::user())),
@@ -183,6 +185,7 @@ pub async fn verify_email(
 /// Mails a new verification link if the address belongs to a pending account. Always 202.
 #[utoipa::path(
     post, path = "/resend-verification", tag = "auth",
+    security(),
     request_body = EmailRequest,
     responses(
         (status = 202, description = "Accepted (whether or not the address exists)."),
@@ -203,6 +206,7 @@ pub async fn resend_verification(
 /// Signs in: a new session with an access token and a refresh token.
 #[utoipa::path(
     post, path = "/login", tag = "auth",
+    security(),
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in.", body = TokenPairView, example = json!(ex::token_pair())),
@@ -233,6 +237,7 @@ pub async fn login(
 /// comes back. Reuse of a rotated token ends the session (except within the grace period).
 #[utoipa::path(
     post, path = "/refresh", tag = "auth",
+    security(),
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "New pair.", body = TokenPairView, example = json!(ex::token_pair())),
@@ -259,6 +264,7 @@ pub async fn refresh(
 /// Ends the session of a refresh token. Idempotent; no bearer needed.
 #[utoipa::path(
     post, path = "/logout", tag = "auth",
+    security(),
     request_body = RefreshRequest,
     responses(
         (status = 204, description = "The session is ended (or already was)."),
@@ -298,6 +304,7 @@ pub async fn logout_all(
 /// Mails a password reset link to an active or pending account. Always 202.
 #[utoipa::path(
     post, path = "/forgot-password", tag = "auth",
+    security(),
     request_body = EmailRequest,
     responses(
         (status = 202, description = "Accepted (whether or not the address exists)."),
@@ -318,6 +325,7 @@ pub async fn forgot_password(
 /// Sets a new password with a reset or invitation token; ends every session.
 #[utoipa::path(
     post, path = "/reset-password", tag = "auth",
+    security(),
     request_body = ResetPasswordRequest,
     responses(
         (status = 204, description = "Password set; every session ended."),

@@ -33,6 +33,7 @@ pub struct Health {
     get,
     path = "/health/live",
     tag = "operations",
+    security(),
     responses(
         (status = 200, description = "The process runs.", body = Health, example = json!({"status": "ok"})),
     )
@@ -46,6 +47,7 @@ pub async fn live() -> axum::Json<Health> {
     get,
     path = "/health/ready",
     tag = "operations",
+    security(),
     responses(
         (status = 200, description = "Ready to serve.", body = Health, example = json!({"status": "ready"})),
         (status = 503, description = "Database down, migrations pending, or shutting down.",
@@ -70,6 +72,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<axum::Json<Health>, 
     get,
     path = "/metrics",
     tag = "operations",
+    security(),
     responses(
         (status = 200, description = "Prometheus text exposition format.", body = String,
          content_type = "text/plain; version=0.0.4",

@@ -17,6 +17,7 @@ use crate::http::client::ClientMeta;
 use crate::http::error::{ApiError, Problem};
 use crate::http::examples as ex;
 use crate::http::extract::{AppJson, AppPath, AppQuery, present};
+use crate::http::openapi::BinaryImage;
 use crate::http::problems::ProblemType as P;
 use crate::http::responses::{BearerErrors, BodyErrors, MalformedBody, ServerErrors};
 use crate::http::state::AppState;
@@ -222,7 +223,7 @@ pub async fn change_email(
 /// re-encoded without metadata and scaled to fit 512x512.
 #[utoipa::path(
     put, path = "/avatar", tag = "me", security(("bearer" = [])),
-    request_body(content(("image/png"), ("image/jpeg"), ("image/webp")),
+    request_body(content((inline(BinaryImage) = "image/png"), (inline(BinaryImage) = "image/jpeg"), (inline(BinaryImage) = "image/webp")),
         description = "The raw image, at most 2 MiB; its content, not this header, decides the format."),
     responses(
         (status = 200, description = "Stored; `avatar_url` points to it.", body = UserView, example = json!(ex::user())),

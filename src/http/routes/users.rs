@@ -15,6 +15,7 @@ use crate::http::client::ClientMeta;
 use crate::http::error::{ApiError, Problem};
 use crate::http::examples as ex;
 use crate::http::extract::{AppJson, AppPath, AppQuery};
+use crate::http::openapi::BinaryImage;
 use crate::http::paging::link_header;
 use crate::http::problems::ProblemType as P;
 use crate::http::responses::{BearerErrors, BodyErrors, MalformedBody, NoSuchUser, ServerErrors};
@@ -302,13 +303,14 @@ pub async fn revoke_sessions(
 /// A user's avatar, public, cacheable and revalidated with its `ETag`.
 #[utoipa::path(
     get, path = "/{id}/avatar", tag = "users",
+    security(),
     params(
         ("id" = Uuid, Path, description = "User id"),
         ("If-None-Match" = Option<String>, Header, description = "ETag of a cached copy"),
     ),
     responses(
         (status = 200, description = "The image.", headers(("ETag" = String), ("Cache-Control" = String)),
-         content(("image/png"), ("image/jpeg"), ("image/webp"))),
+         content((inline(BinaryImage) = "image/png"), (inline(BinaryImage) = "image/jpeg"), (inline(BinaryImage) = "image/webp"))),
         (status = 304, description = "The cached copy is current."),
         (status = 404, description = "No avatar.", body = Problem, content_type = "application/problem+json",
          example = json!(P::NotFound.example())),
