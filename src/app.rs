@@ -15,12 +15,12 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{SwaggerUi, Url};
 
 use crate::config::Settings;
 use crate::db;
 use crate::http::error::ApiError;
-use crate::http::{middleware, openapi, rate_limit, routes};
+use crate::http::{middleware, openapi, openapi30, rate_limit, routes};
 use crate::mail::transport::TransportError;
 use crate::mailer::Worker;
 
@@ -29,8 +29,16 @@ pub use crate::http::state::{AppError, AppState};
 /// The complete router with its middleware, ready to serve.
 pub fn router(state: AppState) -> Router {
     let (api, document) = openapi::routes().split_for_parts();
+    let version_3_0 = openapi30::convert(&openapi::to_value(&document));
     // Swagger UI is vendored into the binary; its page needs scripts and styles from itself.
-    let docs: Router<AppState> = Router::from(SwaggerUi::new("/docs").url("/openapi.json", document))
+    // It offers both documents; 3.1 first.
+    let swagger = SwaggerUi::new("/docs")
+        .url(
+            Url::with_primary("OpenAPI 3.1", "/openapi.json", true),
+            document,
+        )
+        .external_url_unchecked(Url::new("OpenAPI 3.0", "/openapi-3.0.json"), version_3_0);
+    let docs: Router<AppState> = Router::from(swagger)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(

@@ -29,8 +29,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply, revert or list the database migrations.
     Migrate(MigrateArgs),
-    /// Print the OpenAPI document.
-    Openapi,
+    /// Print the OpenAPI document (3.1, or 3.0 converted from it).
+    Openapi {
+        /// The OpenAPI version to print.
+        #[arg(long, value_enum, default_value_t = OpenapiVersion::V3_1)]
+        version: OpenapiVersion,
+    },
     /// Create an active admin; the password is read from the first line of standard input.
     CreateAdmin(CreateAdminArgs),
     /// Manage JWT signing keys.
@@ -38,6 +42,17 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+}
+
+/// The version of the printed OpenAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OpenapiVersion {
+    /// OpenAPI 3.1, the service's own document.
+    #[value(name = "3.1")]
+    V3_1,
+    /// OpenAPI 3.0, converted from it.
+    #[value(name = "3.0")]
+    V3_0,
 }
 
 /// `create-admin`: who, and where (every `serve` setting applies, keys included).
@@ -113,8 +128,12 @@ pub fn main() -> ExitCode {
     match command {
         Command::Serve(args) => serve(args.config),
         Command::Migrate(args) => migrate(args),
-        Command::Openapi => {
-            println!("{}", crate::http::openapi::document_json());
+        Command::Openapi { version } => {
+            let document = match version {
+                OpenapiVersion::V3_1 => crate::http::openapi::document_json(),
+                OpenapiVersion::V3_0 => crate::http::openapi::document_3_0_json(),
+            };
+            println!("{document}");
             ExitCode::SUCCESS
         }
         Command::CreateAdmin(args) => create_admin(args),

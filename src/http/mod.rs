@@ -8,6 +8,7 @@ pub mod extract;
 pub mod mapping;
 pub mod middleware;
 pub mod openapi;
+pub mod openapi30;
 pub mod paging;
 pub mod problems;
 pub mod rate_limit;

@@ -213,3 +213,15 @@ pub fn document_json() -> String {
         .to_pretty_json()
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
+
+/// A document as JSON. (Serialising the document's plain data cannot fail; were it to,
+/// the error would be the document, and the drift test would show it.)
+pub fn to_value(document: &Document) -> serde_json::Value {
+    serde_json::to_value(document).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}))
+}
+
+/// The 3.0 document, converted from the 3.1 one, as `docs/openapi-3.0.json` holds it.
+pub fn document_3_0_json() -> String {
+    let converted = super::openapi30::convert(&to_value(&document()));
+    serde_json::to_string_pretty(&converted).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}

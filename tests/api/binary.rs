@@ -21,18 +21,31 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn openapi_prints_the_committed_document() {
-    let output = gatehouse(&["openapi"], "postgres://unused@localhost/unused");
-    assert!(output.status.success());
-    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
-    let committed: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_file("docs/openapi.json")).unwrap_or_default(),
-    )
-    .expect("committed json");
-    assert!(
-        printed == committed,
-        "`gatehouse openapi` differs from docs/openapi.json"
+fn openapi_prints_the_committed_documents() {
+    for (args, file) in [
+        (&["openapi"][..], "docs/openapi.json"),
+        (&["openapi", "--version", "3.1"][..], "docs/openapi.json"),
+        (
+            &["openapi", "--version", "3.0"][..],
+            "docs/openapi-3.0.json",
+        ),
+    ] {
+        let output = gatehouse(args, "postgres://unused@localhost/unused");
+        assert!(output.status.success(), "{args:?}");
+        let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        let committed: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(repo_file(file)).unwrap_or_default())
+                .expect("committed json");
+        assert!(
+            printed == committed,
+            "`gatehouse {args:?}` differs from {file}"
+        );
+    }
+    let refused = gatehouse(
+        &["openapi", "--version", "2.0"],
+        "postgres://unused@localhost/unused",
     );
+    assert!(!refused.status.success());
 }
 
 #[tokio::test]

@@ -247,3 +247,136 @@ fn client_generators_can_take_the_document() {
         "{public:?}"
     );
 }
+
+#[test]
+fn the_committed_3_0_document_matches_the_code() {
+    let committed = std::fs::read_to_string(repo_file("docs/openapi-3.0.json")).unwrap_or_default();
+    assert!(
+        committed.trim() == openapi::document_3_0_json().trim(),
+        "docs/openapi-3.0.json is stale: regenerate it with \
+         `cargo run -- openapi --version 3.0 > docs/openapi-3.0.json`"
+    );
+}
+
+/// The 3.0 document says everything the 3.1 one says: every operation with each of its
+/// parameters and response codes, every schema with each of its properties, every
+/// security scheme. (A structural comparison: the same API, not the same text.)
+#[test]
+fn the_3_0_document_has_everything_of_the_3_1_one() {
+    use serde_json::Value;
+    let v31: Value = serde_json::from_str(&openapi::document_json()).expect("3.1");
+    let v30: Value = serde_json::from_str(&openapi::document_3_0_json()).expect("3.0");
+    assert_eq!(v30["openapi"], "3.0.3");
+    assert!(
+        v31["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3.1")
+    );
+
+    let object = |v: &Value| v.as_object().cloned().unwrap_or_default();
+    let mut operations = 0;
+    for (path, item) in object(&v31["paths"]) {
+        for (method, operation) in object(&item) {
+            let other = &v30["paths"][&path][&method];
+            assert!(other.is_object(), "{method} {path}");
+            operations += 1;
+            assert_eq!(
+                other["operationId"], operation["operationId"],
+                "{method} {path}"
+            );
+            assert_eq!(other["security"], operation["security"], "{method} {path}");
+            let names = |op: &Value| {
+                op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| format!("{} {}", p["in"], p["name"]))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                names(other),
+                names(&operation),
+                "{method} {path} parameters"
+            );
+            let codes = |op: &Value| object(&op["responses"]).keys().cloned().collect::<Vec<_>>();
+            assert_eq!(codes(other), codes(&operation), "{method} {path} responses");
+            for (code, response) in object(&operation["responses"]) {
+                let media = |r: &Value| object(&r["content"]).keys().cloned().collect::<Vec<_>>();
+                let headers = |r: &Value| object(&r["headers"]).keys().cloned().collect::<Vec<_>>();
+                let converted = &other["responses"][&code];
+                assert_eq!(media(converted), media(&response), "{method} {path} {code}");
+                assert_eq!(
+                    headers(converted),
+                    headers(&response),
+                    "{method} {path} {code}"
+                );
+            }
+            let bodies = |op: &Value| {
+                object(&op["requestBody"]["content"])
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bodies(other), bodies(&operation), "{method} {path} body");
+        }
+    }
+    assert!(operations >= 27, "{operations} operations compared");
+
+    let schemas31 = object(&v31["components"]["schemas"]);
+    assert!(!schemas31.is_empty());
+    for (name, schema) in schemas31 {
+        let converted = &v30["components"]["schemas"][&name];
+        assert!(converted.is_object(), "schema {name}");
+        let properties = |s: &Value| object(&s["properties"]).keys().cloned().collect::<Vec<_>>();
+        assert_eq!(properties(converted), properties(&schema), "schema {name}");
+        assert_eq!(converted["required"], schema["required"], "schema {name}");
+    }
+    for section in ["responses", "securitySchemes"] {
+        let keys = |v: &Value| {
+            object(&v["components"][section])
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&v30), keys(&v31), "components.{section}");
+    }
+    // Nothing of 3.1 is left that a 3.0 reader would choke on.
+    let text = v30.to_string();
+    for only_3_1 in [
+        "\"type\":[",
+        "\"type\":\"null\"",
+        "\"const\":",
+        "\"propertyNames\":",
+        "\"identifier\":",
+    ] {
+        assert!(
+            !text.contains(only_3_1),
+            "{only_3_1} left in the 3.0 document"
+        );
+    }
+}
+
+#[tokio::test]
+async fn both_documents_are_served_and_the_docs_offer_both() {
+    let app = TestApp::spawn().await;
+    let served: serde_json::Value = app
+        .get("/openapi-3.0.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let expected: serde_json::Value =
+        serde_json::from_str(&openapi::document_3_0_json()).expect("3.0");
+    assert_eq!(served, expected);
+    let initializer = app
+        .get("/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        initializer.contains("/openapi.json") && initializer.contains("/openapi-3.0.json"),
+        "{initializer}"
+    );
+}
