@@ -11,7 +11,8 @@
 //! - keywords beside a `$ref` (ignored beside it in 3.0) move next to an `allOf` of it;
 //! - numeric `exclusiveMinimum`/`exclusiveMaximum` become `minimum`/`maximum` with the
 //!   boolean flag;
-//! - the license `identifier`, `info.summary`, `webhooks`, `jsonSchemaDialect`,
+//! - the license `identifier` becomes the `url` of its SPDX page;
+//! - `info.summary`, `webhooks`, `jsonSchemaDialect`,
 //!   `components.pathItems` and the 3.1-only schema keywords (`propertyNames`,
 //!   `prefixItems`, `if`/`then`/`else`, …) are left out.
 
@@ -55,8 +56,12 @@ pub fn convert(document: &Value) -> Value {
     root.remove("jsonSchemaDialect");
     if let Some(info) = root.get_mut("info").and_then(Value::as_object_mut) {
         info.remove("summary");
-        if let Some(license) = info.get_mut("license").and_then(Value::as_object_mut) {
-            license.remove("identifier");
+        // 3.0 names a license by URL: the SPDX page of the 3.1 `identifier`.
+        if let Some(license) = info.get_mut("license").and_then(Value::as_object_mut)
+            && let Some(Value::String(identifier)) = license.remove("identifier")
+        {
+            let url = format!("https://spdx.org/licenses/{identifier}.html");
+            license.entry("url").or_insert(Value::String(url));
         }
     }
     if let Some(components) = root.get_mut("components").and_then(Value::as_object_mut) {
@@ -289,7 +294,10 @@ mod tests {
         assert_eq!(converted["openapi"], VERSION);
         assert!(converted.get("webhooks").is_none());
         assert!(converted["info"].get("summary").is_none());
-        assert_eq!(converted["info"]["license"], json!({"name": "MIT"}));
+        assert_eq!(
+            converted["info"]["license"],
+            json!({"name": "MIT", "url": "https://spdx.org/licenses/MIT.html"})
+        );
         converted["components"]["schemas"]["S"].clone()
     }
 

@@ -349,6 +349,7 @@ fn the_3_0_document_has_everything_of_the_3_1_one() {
         "\"const\":",
         "\"propertyNames\":",
         "\"identifier\":",
+        "\"examples\":[",
     ] {
         assert!(
             !text.contains(only_3_1),
