@@ -217,10 +217,15 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
-        // Class 08: connection exceptions; 57P01-57P03: admin shutdown, crash, cannot connect now.
+        // Failures of the connection rather than of the statement: class 08 (connection
+        // exceptions), 28 (the server refuses the login), 3D000 (the database is gone),
+        // 53 (the server is out of connections, memory or disk), 57P01-57P03 (admin
+        // shutdown, crash, cannot connect now).
         sqlx::Error::Database(db) => db.code().is_some_and(|c| {
-            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+            ["08", "28", "53"].iter().any(|class| c.starts_with(class))
+                || matches!(c.as_ref(), "3D000" | "57P01" | "57P02" | "57P03")
         }),
+        sqlx::Error::Protocol(_) => true,
         _ => false,
     }
 }

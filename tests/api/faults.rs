@@ -563,3 +563,38 @@ async fn connections_the_database_cuts_are_replaced_without_failing_a_request() 
         "every reserved connection was replaced"
     );
 }
+
+/// The database vanishes under a running service (dropped by an operator): every route
+/// that needs it answers 503 `unavailable`, never 500 `internal`. New connections fail
+/// with "database does not exist" (3D000), which is a connection failure, not a bug.
+#[tokio::test]
+async fn a_vanished_database_answers_unavailable_on_every_route() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let admin = app.admin().await;
+    let server = sqlx::PgPool::connect(&crate::helpers::admin_url())
+        .await
+        .expect("server");
+    sqlx::query(&format!("DROP DATABASE \"{}\" WITH (FORCE)", app.db.name))
+        .execute(&server)
+        .await
+        .expect("drop the database");
+
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": admin.email, "password": PASSWORD}),
+        )
+        .await;
+    crate::helpers::problem(login, 503, "unavailable").await;
+    let me = app.get_as("/api/v1/users/me", &admin.token).await;
+    crate::helpers::problem(me, 503, "unavailable").await;
+    let register = app
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "new@example.com", "password": PASSWORD, "name": "New"}),
+        )
+        .await;
+    crate::helpers::problem(register, 503, "unavailable").await;
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status(), 503);
+}
