@@ -169,6 +169,28 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub login_slowdown_after: u32,
 
+    /// IPv6 clients are counted per network of this prefix length (one host's /64 is one
+    /// client).
+    #[arg(long, env = "RATE_LIMIT_IPV6_PREFIX", default_value_t = 64,
+          value_parser = clap::value_parser!(u8).range(16..=128))]
+    pub rate_limit_ipv6_prefix: u8,
+
+    /// Failed logins an hour per account, from all IPs, before IPs that have not signed in
+    /// to it in the last 30 days are refused.
+    #[arg(long, env = "LOGIN_ACCOUNT_FAILURE_BUDGET", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub login_account_failure_budget: u32,
+
+    /// Email changes per user, and per new address, as `count/period`.
+    #[arg(long, env = "RATE_LIMIT_EMAIL_CHANGE", default_value = "3/1h", value_parser = parse_limit)]
+    pub rate_limit_email_change: Limit,
+
+    /// Failed re-authentications (current password) an hour per user that are judged;
+    /// further attempts are refused until the hour's count falls.
+    #[arg(long, env = "REAUTH_FAILURE_BUDGET", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub reauth_failure_budget: u32,
+
     /// Longest slowdown, in seconds.
     #[arg(long, env = "LOGIN_SLOWDOWN_MAX", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -578,6 +600,10 @@ impl Config {
                 after: self.login_slowdown_after,
                 max: Duration::from_secs(self.login_slowdown_max),
             },
+            ipv6_prefix: self.rate_limit_ipv6_prefix,
+            account_failure_budget: self.login_account_failure_budget,
+            email_change: self.rate_limit_email_change,
+            reauth_failure_budget: self.reauth_failure_budget,
         }
     }
 }

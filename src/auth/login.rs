@@ -6,7 +6,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::AuthError;
-use super::throttle::Slowdown;
+use super::throttle::{AccountBudget, Slowdown};
 use crate::crypto;
 use crate::db::sessions::{self, EndReason};
 use crate::db::{audit, users};
@@ -66,17 +66,26 @@ pub async fn login(
         Some(email) => users::credentials_by_email(&deps.db, &deps.email_index(email)).await?,
         None => None,
     };
+    let target = credentials.as_ref().map(|c| c.id);
+    let budget = email
+        .as_ref()
+        .and_then(|email| AccountBudget::of(deps, email));
+    if let Some(budget) = &budget {
+        budget.check(target, meta).await?;
+    }
     let stored_hash = credentials
         .as_ref()
         .and_then(|c| c.password_hash.as_deref());
     let matches = deps.passwords.verify(password, stored_hash).await?;
-    let target = credentials.as_ref().map(|c| c.id);
     if let Some(slowdown) = &slowdown {
         if matches {
             slowdown.succeeded().await;
         } else {
             slowdown.failed().await;
         }
+    }
+    if let Some(budget) = budget.as_ref().filter(|_| !matches) {
+        budget.failed().await;
     }
 
     // A failed attempt was made by someone unknown: the account it named is only the target.

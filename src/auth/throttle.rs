@@ -9,7 +9,7 @@ use crate::db::audit;
 use crate::deps::Deps;
 use crate::model::{Action, Email, Event};
 use crate::rate_limit::Verdict;
-use crate::rate_limit::policy::{AddressLimit, Limits};
+use crate::rate_limit::policy::{ACCOUNT_WINDOW, AddressLimit, KNOWN_IP_DAYS, Limits};
 use crate::request::RequestMeta;
 
 /// Charges a request to the bucket of its address; refuses it when the address has had
@@ -47,7 +47,10 @@ impl<'a> Slowdown<'a> {
     /// the IP is unknown.
     pub(super) fn of(deps: &'a Deps, email: &Email, ip: Option<IpAddr>) -> Option<Self> {
         let ip = ip.filter(|_| deps.limiter.enabled())?;
-        let key = Limits::slowdown_key(&hex(&deps.email_index(email)), ip);
+        let key = deps
+            .limiter
+            .limits()
+            .slowdown_key(&hex(&deps.email_index(email)), ip);
         Some(Self { deps, key })
     }
 
@@ -72,6 +75,65 @@ impl<'a> Slowdown<'a> {
     /// Forgets the failures: the password was right.
     pub(super) async fn succeeded(&self) {
         self.deps.limiter.login_succeeded(&self.key).await;
+    }
+}
+
+/// The account-wide budget of failed logins: once an account has had
+/// `LOGIN_ACCOUNT_FAILURE_BUDGET` failures within the last hour, from all IPs together, its
+/// logins are refused from every client that has not signed in to it in the last 30 days.
+/// Guessing spread over many IPs is bounded too, while the owner's usual IPs keep working.
+pub(super) struct AccountBudget<'a> {
+    deps: &'a Deps,
+    key: String,
+}
+
+impl<'a> AccountBudget<'a> {
+    /// The budget of the account with this address (unknown addresses count alike);
+    /// `None` when limits are off.
+    pub(super) fn of(deps: &'a Deps, email: &Email) -> Option<Self> {
+        deps.limiter.enabled().then(|| Self {
+            deps,
+            key: Limits::account_window(&hex(&deps.email_index(email))),
+        })
+    }
+
+    fn budget(&self) -> u32 {
+        self.deps.limiter.limits().account_failure_budget
+    }
+
+    /// Refuses the attempt while the budget is spent, unless the client signed in to
+    /// `account` in the last 30 days (audited).
+    pub(super) async fn check(
+        &self,
+        account: Option<uuid::Uuid>,
+        meta: &RequestMeta,
+    ) -> Result<(), AuthError> {
+        let limiter = &self.deps.limiter;
+        let Some(wait) = limiter
+            .window_wait(&self.key, self.budget(), ACCOUNT_WINDOW)
+            .await
+        else {
+            return Ok(());
+        };
+        if let (Some(account), Some(ip)) = (account, meta.ip) {
+            let client = limiter.limits().client(ip);
+            if audit::signed_in_from(&self.deps.db, account, client, KNOWN_IP_DAYS).await? {
+                return Ok(());
+            }
+        }
+        record_refusal(self.deps, &self.key, meta, "account_budget").await;
+        Err(AuthError::RateLimited(Verdict::blocked(
+            self.budget(),
+            wait,
+        )))
+    }
+
+    /// Counts a failed login of the account.
+    pub(super) async fn failed(&self) {
+        self.deps
+            .limiter
+            .window_add(&self.key, self.budget(), ACCOUNT_WINDOW)
+            .await;
     }
 }
 

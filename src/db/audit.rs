@@ -31,6 +31,28 @@ pub async fn insert<'e>(
     Ok(())
 }
 
+/// Whether `user_id` signed in successfully from `client` (an address or network) within
+/// the last `days` days, as the audit trail records every sign-in.
+pub async fn signed_in_from<'e>(
+    executor: impl PgExecutor<'e>,
+    user_id: Uuid,
+    client: ipnet::IpNet,
+    days: u32,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (
+               SELECT 1 FROM audit_events
+               WHERE target_id = $1 AND occurred_at > now() - make_interval(days => $3)
+                 AND action = 'auth.login' AND outcome = 'success' AND ip <<= $2
+           ) AS "known!""#,
+        user_id,
+        client,
+        i32::try_from(days).unwrap_or(i32::MAX),
+    )
+    .fetch_one(executor)
+    .await
+}
+
 #[derive(FromRow)]
 struct Row {
     id: Uuid,

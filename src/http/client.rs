@@ -56,8 +56,10 @@ impl FromRequestParts<AppState> for ClientMeta {
 /// `X-Forwarded-For` entry that is not itself a trusted proxy. Entries left of it were
 /// written by the client and can be forged, so they are never believed. Walking from the
 /// right, a garbled entry (non-ASCII bytes included) stops the walk at the last address
-/// believed.
+/// believed. IPv4-mapped IPv6 addresses (a dual-stack listener's IPv4 peers) count as
+/// their IPv4 address, for trust and as the result.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let peer = peer.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -89,6 +91,7 @@ fn parse_forwarded_ip(entry: &[u8]) -> Option<IpAddr> {
         .parse::<IpAddr>()
         .ok()
         .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .map(|ip| ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -193,18 +196,26 @@ mod tests {
         }
 
         /// Membership in `trusted()`, read off the address itself rather than through
-        /// `IpNet`: an IPv4 address whose first octet is 10, an IPv6 one whose first byte
-        /// is 0xfd (an IPv4-mapped 10.x address is IPv6, so not trusted).
+        /// `IpNet`: an IPv4 address whose first octet is 10 (also written IPv4-mapped,
+        /// `::ffff:10.x.y.z`: bytes 0-9 zero, 10-11 0xff, 12 = 10), an IPv6 one whose first
+        /// byte is 0xfd.
         fn is_trusted(ip: IpAddr) -> bool {
             match ip {
                 IpAddr::V4(v4) => v4.octets()[0] == 10,
-                IpAddr::V6(v6) => v6.octets()[0] == 0xfd,
+                IpAddr::V6(v6) => {
+                    let o = v6.octets();
+                    let mapped = o[..10].iter().all(|b| *b == 0) && o[10] == 0xff && o[11] == 0xff;
+                    o[0] == 0xfd || (mapped && o[12] == 10)
+                }
             }
         }
 
         fn trusted_ip() -> impl Strategy<Value = IpAddr> {
             prop_oneof![
                 any::<[u8; 3]>().prop_map(|[a, b, c]| IpAddr::from([10, a, b, c])),
+                any::<[u8; 3]>().prop_map(|[a, b, c]| {
+                    IpAddr::from(std::net::Ipv4Addr::new(10, a, b, c).to_ipv6_mapped())
+                }),
                 any::<[u16; 7]>().prop_map(|s| {
                     IpAddr::from([
                         0xfd00 | (s[0] & 0xff),
@@ -223,6 +234,8 @@ mod tests {
         fn untrusted_ip() -> impl Strategy<Value = IpAddr> {
             prop_oneof![
                 any::<[u8; 4]>().prop_map(IpAddr::from),
+                any::<[u8; 4]>()
+                    .prop_map(|o| IpAddr::from(std::net::Ipv4Addr::from(o).to_ipv6_mapped())),
                 any::<[u16; 8]>().prop_map(IpAddr::from),
             ]
             .prop_filter("not trusted", |ip| !is_trusted(*ip))
@@ -312,10 +325,15 @@ mod tests {
         fn read_entry(entry: &[u8]) -> Option<IpAddr> {
             let text = String::from_utf8(entry.to_vec()).ok()?;
             let text = text.trim_matches(char::is_whitespace);
-            match text.parse::<SocketAddr>() {
+            let ip = match text.parse::<SocketAddr>() {
                 Ok(socket) => Some(socket.ip()),
                 Err(_) => text.parse::<IpAddr>().ok(),
-            }
+            };
+            // An IPv4-mapped IPv6 address is its IPv4 address.
+            ip.map(|ip| match ip {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+                v4 => v4,
+            })
         }
 
         /// The documented rule, as a model that shares no code with `client_ip`: the hops
@@ -328,7 +346,7 @@ mod tests {
             let hops: Vec<Option<IpAddr>> = entries(headers)
                 .iter()
                 .map(|entry| read_entry(entry))
-                .chain(std::iter::once(Some(peer)))
+                .chain(std::iter::once(read_entry(peer.to_string().as_bytes())))
                 .collect();
             let believed = |hop: Option<&Option<IpAddr>>| {
                 hop.copied()
@@ -362,7 +380,8 @@ mod tests {
                 let headers = header_map(&values);
                 let got = client_ip(peer, &headers, &trusted());
                 prop_assert!(
-                    got == peer || entries(&headers).iter().any(|entry| literally_in(entry, got)),
+                    got == peer.to_canonical()
+                        || entries(&headers).iter().any(|entry| literally_in(entry, got)),
                     "{} from {:?}", got, headers
                 );
             }
@@ -372,7 +391,10 @@ mod tests {
                 peer in untrusted_ip(),
                 values in prop::collection::vec(value(), 0..4),
             ) {
-                prop_assert_eq!(client_ip(peer, &header_map(&values), &trusted()), peer);
+                prop_assert_eq!(
+                    client_ip(peer, &header_map(&values), &trusted()),
+                    peer.to_canonical()
+                );
             }
 
             #[test]
@@ -399,7 +421,10 @@ mod tests {
             ) {
                 let headers = header_map(&values);
                 let left_most = entries(&headers).first().and_then(|entry| read_entry(entry));
-                prop_assert_eq!(client_ip(peer, &headers, &trusted()), left_most.unwrap_or(peer));
+                prop_assert_eq!(
+                    client_ip(peer, &headers, &trusted()),
+                    left_most.unwrap_or(peer.to_canonical())
+                );
             }
 
             /// Whatever the client sends, the address a trusted proxy appended for it is the

@@ -189,6 +189,35 @@ impl RateLimiter {
         self.memory.succeeded(key);
     }
 
+    /// Seconds until the sliding window `key` holds fewer than `budget` events within
+    /// `window` (`None`: it does now).
+    pub async fn window_wait(&self, key: &str, budget: u32, window: Duration) -> Option<u64> {
+        let wait = match &self.redis {
+            Some(redis) => match self
+                .in_redis(redis.window_wait_ms(key, budget, window))
+                .await
+            {
+                Some(wait) => wait,
+                None => self.memory.window_wait_ms(key, budget, window),
+            },
+            None => self.memory.window_wait_ms(key, budget, window),
+        };
+        wait.map(|ms| ((ms / 1000.0).ceil() as u64).max(1))
+    }
+
+    /// Adds an event to the sliding window `key` (only the newest `budget` matter).
+    pub async fn window_add(&self, key: &str, budget: u32, window: Duration) {
+        if let Some(redis) = &self.redis
+            && self
+                .in_redis(redis.window_add(key, budget, window))
+                .await
+                .is_some()
+        {
+            return;
+        }
+        self.memory.window_add(key, budget);
+    }
+
     /// True at most once a minute per `key`, in this process: limits noisy side effects of
     /// refusals (their audit records) during a flood.
     pub fn first_in_a_while(&self, key: &str) -> bool {

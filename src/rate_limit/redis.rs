@@ -62,6 +62,33 @@ end
 return count
 ";
 
+/// How long until fewer than `budget` events of the sliding window remain (0: fewer remain
+/// now). KEYS: the window; ARGV: window ms, budget. Events older than the window go.
+const WINDOW_WAIT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local budget = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local n = redis.call('ZCARD', KEYS[1])
+if n < budget then return 0 end
+local oldest = redis.call('ZRANGE', KEYS[1], n - budget, n - budget, 'WITHSCORES')
+return math.max(1, math.ceil(tonumber(oldest[2]) + window - now))
+";
+
+/// Adds an event to a sliding window, keeping at most `budget` of them (older ones do not
+/// change any answer). KEYS: the window; ARGV: window ms, budget, a unique member.
+const WINDOW_ADD: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[2]) - 1)
+redis.call('PEXPIRE', KEYS[1], window)
+return 1
+";
+
 /// How long a Redis call may take before the in-process store answers instead.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(250);
 
@@ -71,6 +98,8 @@ pub struct RedisStore {
     prefix: String,
     check: Script,
     fail: Script,
+    window_wait: Script,
+    window_add: Script,
 }
 
 impl RedisStore {
@@ -87,6 +116,8 @@ impl RedisStore {
             prefix: prefix.to_owned(),
             check: Script::new(CHECK),
             fail: Script::new(FAIL),
+            window_wait: Script::new(WINDOW_WAIT),
+            window_add: Script::new(WINDOW_ADD),
         })
     }
 
@@ -154,5 +185,38 @@ impl RedisStore {
             .arg(self.key(&format!("{key}:block")))
             .query_async::<()>(&mut connection)
             .await
+    }
+
+    /// Milliseconds until the sliding window `key` holds fewer than `budget` events
+    /// (`None`: it does now).
+    pub async fn window_wait_ms(
+        &self,
+        key: &str,
+        budget: u32,
+        window: Duration,
+    ) -> RedisResult<Option<f64>> {
+        let mut connection = self.connection.clone();
+        let wait: i64 = self
+            .window_wait
+            .key(self.key(key))
+            .arg(window.as_millis() as u64)
+            .arg(budget)
+            .invoke_async(&mut connection)
+            .await?;
+        Ok((wait > 0).then_some(wait as f64))
+    }
+
+    /// Adds an event to the sliding window `key`.
+    pub async fn window_add(&self, key: &str, budget: u32, window: Duration) -> RedisResult<()> {
+        let mut connection = self.connection.clone();
+        let unique = uuid::Uuid::now_v7().simple().to_string();
+        self.window_add
+            .key(self.key(key))
+            .arg(window.as_millis() as u64)
+            .arg(budget)
+            .arg(unique)
+            .invoke_async::<i64>(&mut connection)
+            .await?;
+        Ok(())
     }
 }

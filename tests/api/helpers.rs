@@ -157,10 +157,20 @@ impl TestApp {
 
     /// Starts the service delivering mail to `mail` (which may be stopped, to play an outage).
     pub async fn spawn_with_mail(flags: &[&str], mail: MailSink) -> Self {
+        Self::spawn_on("127.0.0.1:0", flags, mail).await
+    }
+
+    /// Starts the service listening on `bind` (`[::1]:0` for an IPv6 peer, `[::]:0` for a
+    /// dual-stack listener).
+    pub async fn spawn_listening(bind: &str, flags: &[&str]) -> Self {
+        Self::spawn_on(bind, flags, MailSink::start().await).await
+    }
+
+    async fn spawn_on(bind: &str, flags: &[&str], mail: MailSink) -> Self {
         let (db, pool) = TestDb::migrated().await;
         let state = Self::state(&db, &pool, flags, &mail);
         let router = app::router(state.clone());
-        Self::serve(db, pool, state, router, mail).await
+        Self::serve(bind, db, pool, state, router, mail).await
     }
 
     /// Starts `routes` behind the service's middleware, for tests of the middleware itself.
@@ -169,7 +179,7 @@ impl TestApp {
         let (db, pool) = TestDb::migrated().await;
         let state = Self::state(&db, &pool, flags, &mail);
         let router = app::with_middleware(routes, state.clone());
-        Self::serve(db, pool, state, router, mail).await
+        Self::serve("127.0.0.1:0", db, pool, state, router, mail).await
     }
 
     fn state(db: &TestDb, pool: &PgPool, flags: &[&str], mail: &MailSink) -> AppState {
@@ -189,6 +199,7 @@ impl TestApp {
     }
 
     async fn serve(
+        bind: &str,
         db: TestDb,
         pool: PgPool,
         state: AppState,
@@ -196,7 +207,7 @@ impl TestApp {
         mail: MailSink,
     ) -> Self {
         let outbox = OutboxWorker::start(&state).expect("outbox worker");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(bind)
             .await
             .expect("bind a random port");
         let addr = listener.local_addr().expect("local address");

@@ -391,3 +391,264 @@ async fn unknown_routes_and_methods_count_and_carry_the_headers() {
     problem(wrong_method, 405, "method_not_allowed").await;
     problem(app.get("/health/live").await, 429, "rate_limited").await;
 }
+
+/// An attacker with one IPv6 /64 (every server has one) rotates source addresses through a
+/// trusted proxy: the login limit and the failed-login slowdown still see one client.
+#[tokio::test]
+async fn ipv6_clients_behind_a_proxy_count_per_64() {
+    let app = TestApp::spawn_with(&limited(&[
+        "--trusted-proxies",
+        "127.0.0.1",
+        "--rate-limit-login",
+        "3/1m",
+    ]))
+    .await;
+    for host in 1..=3 {
+        let response = app
+            .login_forwarded_for(
+                "x@example.com",
+                "a wrong passphrase",
+                &format!("2001:db8:1:2::{host}"),
+            )
+            .await;
+        assert_eq!(response.status(), 401);
+    }
+    let rotated = app
+        .login_forwarded_for(
+            "x@example.com",
+            "a wrong passphrase",
+            "2001:db8:1:2:ffff::99",
+        )
+        .await;
+    problem(rotated, 429, "rate_limited").await;
+    let other_network = app
+        .login_forwarded_for("x@example.com", "a wrong passphrase", "2001:db8:1:3::1")
+        .await;
+    assert_eq!(other_network.status(), 401, "another /64 is another client");
+}
+
+#[tokio::test]
+async fn the_failed_login_slowdown_of_ipv6_counts_per_64() {
+    let app = TestApp::spawn_with(&limited(&[
+        "--trusted-proxies",
+        "127.0.0.1",
+        "--rate-limit-login",
+        "100/1m",
+    ]))
+    .await;
+    let admin = app.admin().await;
+    app.member(&admin, "ada@example.com", "user").await;
+    for host in 1..=5 {
+        let response = app
+            .login_forwarded_for(
+                "ada@example.com",
+                "a wrong passphrase",
+                &format!("2001:db8:9::{host}"),
+            )
+            .await;
+        assert_eq!(response.status(), 401);
+    }
+    let rotated = app
+        .login_forwarded_for("ada@example.com", PASSWORD, "2001:db8:9::ffff")
+        .await;
+    problem(rotated, 429, "rate_limited").await;
+    let owner = app
+        .login_forwarded_for("ada@example.com", PASSWORD, "2001:db8:7::1")
+        .await;
+    assert_eq!(
+        owner.status(),
+        200,
+        "the owner's own network is not slowed down"
+    );
+}
+
+/// A real IPv6 peer: the service listening on [::1].
+#[tokio::test]
+async fn a_real_ipv6_peer_is_limited_and_recorded() {
+    let app = TestApp::spawn_listening("[::1]:0", &limited(&["--rate-limit-per-ip", "3/1m"])).await;
+    assert!(
+        app.url("/").starts_with("http://[::1]:"),
+        "{}",
+        app.url("/")
+    );
+    let admin = app.admin().await;
+    let ip: Option<String> = sqlx::query_scalar(
+        "SELECT host(ip) FROM sessions WHERE user_id = $1::text::uuid ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(&admin.id)
+    .fetch_one(&app.pool)
+    .await
+    .expect("session");
+    assert_eq!(
+        ip.as_deref(),
+        Some("::1"),
+        "the peer's address is recorded as it is"
+    );
+    // The admin's sign-in used one of the three requests; two remain, then 429.
+    for remaining in [1, 0] {
+        let response = app.get("/health/live").await;
+        assert_eq!(header(&response, "ratelimit-remaining"), Some(remaining));
+    }
+    problem(app.get("/health/live").await, 429, "rate_limited").await;
+}
+
+/// A dual-stack listener sees its IPv4 peers as IPv4-mapped IPv6 addresses
+/// (`::ffff:127.0.0.1`); they still match an IPv4 `TRUSTED_PROXIES`, so the clients behind
+/// the proxy keep their own limits instead of all sharing the proxy's.
+#[tokio::test]
+async fn a_dual_stack_listener_trusts_its_ipv4_proxy() {
+    let app = TestApp::spawn_listening(
+        "[::]:0",
+        &limited(&[
+            "--rate-limit-per-ip",
+            "2/1m",
+            "--trusted-proxies",
+            "127.0.0.1",
+        ]),
+    )
+    .await;
+    let url = format!("http://127.0.0.1:{}/health/live", app.addr.port());
+    let mut statuses = Vec::new();
+    for client in [
+        "198.51.100.1",
+        "198.51.100.2",
+        "198.51.100.1",
+        "198.51.100.2",
+    ] {
+        let response = app
+            .client
+            .get(&url)
+            .header("x-forwarded-for", client)
+            .send()
+            .await
+            .expect("send");
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200],
+        "two clients, two requests each"
+    );
+    let third = app
+        .client
+        .get(&url)
+        .header("x-forwarded-for", "198.51.100.1")
+        .send()
+        .await
+        .expect("send");
+    problem(third, 429, "rate_limited").await;
+}
+
+/// Guessing spread over many IPs: once an account has had its budget of failed logins
+/// within the hour, IPs that never signed in to it are refused, even with the right
+/// password, while the owner's usual IP signs in and password reset stays open.
+#[tokio::test]
+async fn the_account_budget_bounds_guessing_from_many_ips_but_not_the_owner() {
+    let app = TestApp::spawn_with(&limited(&[
+        "--trusted-proxies",
+        "127.0.0.1",
+        "--login-account-failure-budget",
+        "4",
+        "--rate-limit-login",
+        "100/1m",
+    ]))
+    .await;
+    let admin = app.admin().await;
+    app.member(&admin, "ada@example.com", "user").await;
+    let home = "203.0.113.10";
+    assert_eq!(
+        app.login_forwarded_for("ada@example.com", PASSWORD, home)
+            .await
+            .status(),
+        200
+    );
+    for attacker in 1..=4 {
+        let response = app
+            .login_forwarded_for(
+                "ada@example.com",
+                "a wrong passphrase",
+                &format!("198.51.100.{attacker}"),
+            )
+            .await;
+        assert_eq!(response.status(), 401);
+    }
+    let guessed = app
+        .login_forwarded_for("ada@example.com", PASSWORD, "198.51.100.77")
+        .await;
+    let retry = header(&guessed, "retry-after");
+    assert!(
+        retry.is_some_and(|s| (3500..=3600).contains(&s)),
+        "{retry:?}"
+    );
+    problem(guessed, 429, "rate_limited").await;
+    assert_eq!(
+        app.login_forwarded_for("ada@example.com", PASSWORD, home)
+            .await
+            .status(),
+        200,
+        "the owner's IP signed in before, so it keeps signing in"
+    );
+    let reset = app
+        .client
+        .post(app.url("/api/v1/auth/forgot-password"))
+        .header("x-forwarded-for", "198.51.100.78")
+        .json(&serde_json::json!({"email": "ada@example.com"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(reset.status(), 202, "password reset by mail stays open");
+    let refusals = count(
+        &app.pool,
+        "SELECT count(*) FROM audit_events WHERE action = 'auth.rate_limited' AND details->>'limit' = 'account_budget'",
+    )
+    .await;
+    assert_eq!(refusals, 1);
+}
+
+/// The budget is shared: failures spread over two instances behind a load balancer count
+/// together in Redis.
+#[tokio::test]
+async fn two_instances_share_the_account_budget() {
+    let test_db = TestDb::empty().await;
+    let prefix = format!("gatehouse-test:{}:", uuid::Uuid::now_v7().simple());
+    let envs = [
+        ("REDIS_URL", REDIS),
+        ("REDIS_KEY_PREFIX", prefix.as_str()),
+        ("LOGIN_ACCOUNT_FAILURE_BUDGET", "3"),
+        ("LOGIN_SLOWDOWN_AFTER", "100"),
+        ("BOOTSTRAP_ADMIN_EMAIL", "root@example.com"),
+        ("BOOTSTRAP_ADMIN_PASSWORD", "an admin passphrase"),
+    ];
+    let (first, first_addr) = start_binary(&test_db.url, &envs);
+    let (second, second_addr) = start_binary(&test_db.url, &envs);
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let addr = if i % 2 == 0 {
+            &first_addr
+        } else {
+            &second_addr
+        };
+        let status = client
+            .post(format!("http://{addr}/api/v1/auth/login"))
+            .json(
+                &serde_json::json!({"email": "root@example.com", "password": "a wrong passphrase"}),
+            )
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        statuses.push(status);
+    }
+    for mut child in [first, second] {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429],
+        "the fourth attempt finds the budget spent"
+    );
+}
