@@ -102,6 +102,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         signalled.begin_shutdown();
     };
     serve(listener, router(state.clone()), shutdown, drain).await?;
+    // Work that answered requests left behind (reset mails) finishes before the pool closes.
+    if tokio::time::timeout(drain, state.deps().background.idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown timeout: abandoning background work");
+    }
     outbox.stop().await;
     state.deps().reserved.close().await;
     state.db().close().await;

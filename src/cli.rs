@@ -167,7 +167,7 @@ fn create_admin(args: CreateAdminArgs) -> ExitCode {
         let input = NewAccount {
             email: args.email,
             name: args.name,
-            password: Some(password),
+            password: Some(Secret::new(password)),
             preferences: None,
         };
         let meta = RequestMeta::system();

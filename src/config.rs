@@ -22,6 +22,7 @@ use crate::rate_limit::gcra::Limit;
 use crate::rate_limit::policy::Limits;
 use crate::rate_limit::slowdown::Slowdown;
 use crate::secret::Secret;
+use crate::tokens;
 
 /// Development-only JWT signing key (Ed25519, PKCS#8). Public by design: never valid in
 /// production, where the service refuses to start with it.
@@ -357,7 +358,7 @@ pub struct BootstrapAdmin {
 #[derive(Debug, Clone)]
 pub struct Keys {
     pub jwt_signing_pem: Secret<String>,
-    pub jwt_verify_pems: Vec<String>,
+    pub jwt_verify_pems: Vec<Secret<String>>,
     pub encryption: Secret<EncryptionKeys>,
     pub blind_index: Secret<[u8; 32]>,
     /// Names of the settings that fell back to development keys.
@@ -413,7 +414,7 @@ impl Config {
         let jwt_signing_pem = match &self.jwt_signing_key_file {
             Some(path) => {
                 let pem = read_private_key_pem("JWT_SIGNING_KEY_FILE", path)?;
-                if production && pem.trim() == DEV_JWT_SIGNING_KEY_PEM.trim() {
+                if production && is_development_jwt_key(&pem) {
                     return Err(ConfigError::DevelopmentKeyInProduction(
                         "JWT_SIGNING_KEY_FILE",
                     ));
@@ -438,7 +439,13 @@ impl Config {
             .iter()
             .filter(|p| !p.as_os_str().is_empty())
         {
-            jwt_verify_pems.push(read_private_key_pem("JWT_VERIFY_KEY_FILES", path)?);
+            let pem = read_private_key_pem("JWT_VERIFY_KEY_FILES", path)?;
+            if production && is_development_jwt_key(&pem) {
+                return Err(ConfigError::DevelopmentKeyInProduction(
+                    "JWT_VERIFY_KEY_FILES",
+                ));
+            }
+            jwt_verify_pems.push(Secret::new(pem));
         }
 
         let dev_encryption = parse_encryption_keys(DEV_ENCRYPTION_KEYS)
@@ -605,6 +612,15 @@ impl Config {
             email_change: self.rate_limit_email_change,
             reauth_failure_budget: self.reauth_failure_budget,
         }
+    }
+}
+
+/// Whether a PEM holds the development key, compared by key material (its thumbprint), not
+/// by text: the same key written with other line breaks or headers is still that key.
+fn is_development_jwt_key(pem: &str) -> bool {
+    match (tokens::key_id(pem), tokens::key_id(DEV_JWT_SIGNING_KEY_PEM)) {
+        (Ok(key), Ok(development)) => key == development,
+        _ => false,
     }
 }
 
@@ -936,6 +952,69 @@ MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
             panic!("production without keys must fail");
         };
         assert!(err.to_string().contains("JWT_SIGNING_KEY_FILE is required"));
+    }
+
+    #[test]
+    fn production_knows_the_development_key_by_its_material_everywhere() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-cfg-rewrap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        // The same key with its base64 wrapped at 20 characters: other text, same key.
+        let body: String = DEV_JWT_SIGNING_KEY_PEM
+            .lines()
+            .filter(|line| !line.starts_with("-----"))
+            .collect();
+        let wrapped = body
+            .as_bytes()
+            .chunks(20)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let rewrapped =
+            format!("-----BEGIN PRIVATE KEY-----\n{wrapped}\n-----END PRIVATE KEY-----\n");
+        assert_ne!(rewrapped.trim(), DEV_JWT_SIGNING_KEY_PEM.trim());
+        let dev = dir.join("dev-rewrapped.pem");
+        std::fs::write(&dev, &rewrapped).ok();
+        let own = dir.join("own.pem");
+        std::fs::write(&own, OTHER_KEY_PEM).ok();
+        let fresh = BASE64.encode([9u8; 32]);
+        let enc = format!("k1:{fresh}");
+        let (dev, own) = (
+            dev.to_string_lossy().to_string(),
+            own.to_string_lossy().to_string(),
+        );
+        let refused = |signing: &str, verify: &str| {
+            let mut args = vec![
+                "--env",
+                "production",
+                "--smtp-url",
+                "smtp://mail:25",
+                "--jwt-signing-key-file",
+                signing,
+                "--encryption-keys",
+                &enc,
+                "--blind-index-key",
+                &fresh,
+            ];
+            if !verify.is_empty() {
+                args.extend(["--jwt-verify-key-files", verify]);
+            }
+            let config = parse(&args).unwrap_or_else(|e| panic!("{e}"));
+            config.validate().err().map(|e| e.to_string())
+        };
+        assert_eq!(
+            refused(&dev, "").as_deref(),
+            Some(
+                "JWT_SIGNING_KEY_FILE holds the public development key, refused when GATEHOUSE_ENV=production"
+            )
+        );
+        assert_eq!(
+            refused(&own, &dev).as_deref(),
+            Some(
+                "JWT_VERIFY_KEY_FILES holds the public development key, refused when GATEHOUSE_ENV=production"
+            )
+        );
+        assert_eq!(refused(&own, ""), None);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -32,6 +32,46 @@ pub struct Deps {
     pub outbox_wake: Arc<Notify>,
     pub images: ImageWorkers,
     pub limiter: RateLimiter,
+    /// Work done after the response (see [`Background`]).
+    pub background: Arc<Background>,
+}
+
+/// Work a service does after its answer is sent, so that the answer takes the same time
+/// whatever the work (a reset mail for a known address, none for an unknown one). Its
+/// failures are logged; nothing waits for it but shutdown and tests.
+#[derive(Default)]
+pub struct Background {
+    running: std::sync::atomic::AtomicUsize,
+    idle: Notify,
+}
+
+impl Background {
+    /// Runs `work` on the runtime, counted until it ends.
+    pub fn spawn(self: &Arc<Self>, work: impl Future<Output = ()> + Send + 'static) {
+        use std::sync::atomic::Ordering;
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            work.await;
+            if this.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+                this.idle.notify_waiters();
+            }
+        });
+    }
+
+    /// Waits until no background work runs.
+    pub async fn idle(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.running.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 /// Why the dependencies cannot be built from valid-looking settings.
@@ -50,7 +90,12 @@ impl Deps {
     pub fn new(settings: Settings, db: PgPool) -> Result<Self, StartError> {
         let tokens = TokenKeys::from_pems(
             settings.keys.jwt_signing_pem.expose(),
-            &settings.keys.jwt_verify_pems,
+            &settings
+                .keys
+                .jwt_verify_pems
+                .iter()
+                .map(|pem| pem.expose().clone())
+                .collect::<Vec<_>>(),
             &settings.tokens.issuer,
             &settings.tokens.audience,
             settings.tokens.access_ttl,
@@ -71,6 +116,7 @@ impl Deps {
             outbox_wake: Arc::new(Notify::new()),
             images: ImageWorkers::default(),
             limiter: RateLimiter::new(settings.limits, redis),
+            background: Arc::new(Background::default()),
             reserved: Reserved::new(pool.reserved(), pool.acquire_timeout),
             db,
             settings,
@@ -88,6 +134,14 @@ impl Deps {
             .cipher
             .encrypt(Purpose::Email, email.as_str().as_bytes())?;
         Ok((sealed, self.email_index(email)))
+    }
+
+    /// The blind index of an address in hex, as rate-limit keys hold it (never the address).
+    pub fn email_key(&self, email: &Email) -> String {
+        self.email_index(email)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// The blind index of an address: how it is looked up.

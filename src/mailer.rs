@@ -101,18 +101,22 @@ impl Worker {
             match self.send(&message).await {
                 Ok(()) => {
                     outbox::mark_sent(&self.pool, message.id).await?;
-                    metrics::counter!("email_sent_total", "template" => message.template.clone())
-                        .increment(1);
+                    // One total, no count per template: a caller must not learn from the
+                    // metrics whether its request sent a mail.
+                    metrics::counter!("email_sent_total").increment(1);
                     tracing::info!(id = %message.id, template = %message.template, "email delivered");
                 }
                 Err(failure) => {
+                    // SMTP servers echo the recipient in their errors; neither the stored
+                    // error nor the log may hold it.
+                    let error = redact(&failure.message, &message.to);
                     let retry = (!failure.permanent).then(|| backoff(message.attempts));
                     tracing::warn!(
                         id = %message.id, template = %message.template, attempts = message.attempts,
-                        retry_in = ?retry, error = %failure.message, "email delivery failed"
+                        retry_in = ?retry, %error, "email delivery failed"
                     );
                     metrics::counter!("email_failures_total").increment(1);
-                    outbox::mark_failed(&self.pool, message.id, &failure.message, retry).await?;
+                    outbox::mark_failed(&self.pool, message.id, &error, retry).await?;
                 }
             }
         }
@@ -157,6 +161,25 @@ impl Worker {
     }
 }
 
+/// `text` with every occurrence of `address` (in any case) replaced by `<recipient>`.
+pub fn redact(text: &str, address: &str) -> String {
+    if address.is_empty() {
+        return text.to_owned();
+    }
+    let lower_text = text.to_ascii_lowercase();
+    let lower_address = address.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    while let Some(found) = lower_text[from..].find(&lower_address) {
+        let at = from + found;
+        out.push_str(&text[from..at]);
+        out.push_str("<recipient>");
+        from = at + address.len();
+    }
+    out.push_str(&text[from..]);
+    out
+}
+
 /// Wait before the next attempt: 2, 4, 8 … seconds after each failure, at most 5 minutes.
 /// Transient failures are retried for as long as it takes: an outage delays mail, never
 /// loses it.
@@ -168,6 +191,18 @@ pub fn backoff(attempts: i32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recipients_are_cut_out_of_smtp_errors() {
+        assert_eq!(
+            redact(
+                "550 5.1.1 <Ada@Example.com>: no such user (ada@example.com)",
+                "ada@example.com"
+            ),
+            "550 5.1.1 <<recipient>>: no such user (<recipient>)"
+        );
+        assert_eq!(redact("421 try later", "ada@example.com"), "421 try later");
+    }
 
     #[test]
     fn backoff_doubles_up_to_five_minutes() {

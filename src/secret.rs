@@ -25,6 +25,15 @@ impl<T> fmt::Debug for Secret<T> {
     }
 }
 
+/// Deserialises like the value it wraps: request bodies carry passwords and tokens as
+/// plain strings, and they stay out of `Debug` from the moment they are read. (There is
+/// no `Serialize`: a secret is never written back out by accident.)
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Self)
+    }
+}
+
 impl FromStr for Secret<String> {
     type Err = std::convert::Infallible;
 
@@ -42,5 +51,15 @@ mod tests {
         let secret = Secret::new("hunter2".to_owned());
         assert_eq!(format!("{secret:?}"), "Secret([redacted])");
         assert_eq!(secret.expose(), "hunter2");
+    }
+
+    #[test]
+    fn it_reads_like_the_value_it_wraps() {
+        let secret: Option<Secret<String>> = serde_json::from_str("\"hunter2\"").ok();
+        assert_eq!(
+            secret.as_ref().map(|s| s.expose().as_str()),
+            Some("hunter2")
+        );
+        assert!(!format!("{secret:?}").contains("hunter2"));
     }
 }

@@ -223,6 +223,15 @@ impl TokenKeys {
     }
 }
 
+/// The key id (RFC 7638 thumbprint of the public key) of a PKCS#8 PEM private key: the same
+/// for the same key however its PEM is written.
+pub fn key_id(pem: &str) -> Result<String, String> {
+    let (_, _, jwk) = load_pem(pem)?;
+    jwk.common
+        .key_id
+        .ok_or_else(|| "the key has no thumbprint".to_owned())
+}
+
 /// Parses a PKCS#8 PEM private key; returns it with its algorithm and public JWK, whose
 /// `kid` is the RFC 7638 thumbprint (stable, derived from the key itself).
 fn load_pem(pem: &str) -> Result<(EncodingKey, Algorithm, Jwk), String> {

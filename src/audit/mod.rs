@@ -30,14 +30,25 @@ pub struct AuditPage {
     pub total: i64,
 }
 
-/// The events where `user` is the actor or the target: their own security history.
+/// The events where `user` is the actor or the target: their own security history, with
+/// the IP and user agent only of what the user did or what was attempted on the account
+/// by nobody signed in (failed logins).
 pub async fn own_events(
     deps: &Deps,
     user: &User,
     query: OwnAuditQuery,
 ) -> Result<AuditPage, AuditError> {
     let filter = query.check(user.id).map_err(AuditError::Invalid)?;
-    page(deps, filter).await
+    let mut page = page(deps, filter).await?;
+    // The user's own requests and sign-in attempts on the account show where they came
+    // from; what another user (an admin, a manager) did to it does not reveal their IP.
+    for event in &mut page.items {
+        if event.actor_id.is_some_and(|actor| actor != user.id) {
+            event.ip = None;
+            event.user_agent = None;
+        }
+    }
+    Ok(page)
 }
 
 /// The whole trail, filtered (admin).

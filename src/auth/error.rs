@@ -30,6 +30,8 @@ pub enum AuthError {
     InvalidVerificationToken,
     #[error("the reset token is invalid, used or expired")]
     InvalidResetToken,
+    #[error("the revert token is invalid, used or expired")]
+    InvalidRevertToken,
     /// A limit refused the attempt; the verdict says until when.
     #[error("too many attempts")]
     RateLimited(Verdict),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::AuthError;
 use super::throttle::{AccountBudget, Slowdown};
 use crate::crypto;
+use crate::db::one_time;
 use crate::db::sessions::{self, EndReason};
 use crate::db::{audit, users};
 use crate::deps::Deps;
@@ -15,8 +16,8 @@ use crate::model::{Action, Authenticated, Email, Event, Role, Status};
 use crate::request::RequestMeta;
 use crate::tokens::TokenError;
 
-/// A new access token and refresh token.
-#[derive(Debug, Clone)]
+/// A new access token and refresh token (redacted in `Debug`).
+#[derive(Clone)]
 pub struct TokenPair {
     pub access_token: String,
     /// Seconds.
@@ -24,6 +25,15 @@ pub struct TokenPair {
     pub refresh_token: String,
     /// Seconds.
     pub refresh_expires_in: u64,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 fn pair(
@@ -220,6 +230,12 @@ pub async fn logout_all(
     let user_id = caller.user.id;
     let mut tx = deps.db.begin().await?;
     let ended = sessions::end_all(&mut *tx, user_id, EndReason::LogoutAll, None).await?;
+    one_time::retire_open(
+        &mut *tx,
+        user_id,
+        &one_time::Purpose::RETIRED_BY_SECURITY_CHANGES,
+    )
+    .await?;
     let event = Event::success(Action::AuthLogoutAll, Some(user_id), Some(user_id), meta)
         .with_details(serde_json::json!({"sessions_ended": ended}));
     audit::insert(&mut *tx, &event).await?;

@@ -1,6 +1,8 @@
 //! Password recovery: a reset link by mail, and setting a new password with a reset or
 //! invitation token.
 
+use std::sync::Arc;
+
 use super::{AuthError, throttle};
 use crate::crypto;
 use crate::db::mail::{self, Recipient};
@@ -16,29 +18,42 @@ use crate::request::RequestMeta;
 use crate::validation::FieldProblems;
 
 /// Mails a reset link to an active or pending account with this address; nothing to a
-/// deactivated or unknown one. The caller answers 202 either way. The address is charged
-/// to its own limit whether or not it exists; the verdict is returned for the response.
+/// deactivated or unknown one. The caller answers 202 either way, and as fast either way:
+/// the address is charged to its own limit (whether or not it exists), then the lookup and
+/// the mail happen after the response. The verdict is returned for the response.
 pub async fn forgot_password(
-    deps: &Deps,
+    deps: &Arc<Deps>,
     email: &str,
     meta: &RequestMeta,
 ) -> Result<Option<Verdict>, AuthError> {
     let email = Email::parse(email).map_err(|i| AuthError::Invalid(vec![("email", i)]))?;
     let verdict =
         throttle::charge_address(deps, AddressLimit::ForgotPassword, &email, meta).await?;
-    let Some(user) =
-        users::find_by_email(&deps.db, &deps.cipher, &deps.email_index(&email)).await?
+    let (shared, meta) = (Arc::clone(deps), meta.clone());
+    deps.background.spawn(async move {
+        if let Err(error) = mail_reset_link(&shared, &email, &meta).await {
+            tracing::warn!(%error, "a password reset mail could not be queued");
+        }
+    });
+    Ok(verdict)
+}
+
+/// The work of [`forgot_password`] for a known address.
+async fn mail_reset_link(deps: &Deps, email: &Email, meta: &RequestMeta) -> Result<(), AuthError> {
+    let Some(user) = users::find_by_email(&deps.db, &deps.cipher, &deps.email_index(email)).await?
     else {
-        return Ok(verdict);
+        return Ok(());
     };
     if user.status == Status::Deactivated {
-        return Ok(verdict);
+        return Ok(());
     }
     let mut tx = deps.db.begin().await?;
     one_time::retire_open(&mut *tx, user.id, &[TokenPurpose::PasswordReset]).await?;
-    let to = Recipient {
-        address: &user.email,
-        name: &user.name,
+    // A pending account's address is not proven yet: no name in the mail.
+    let to = if user.email_verified {
+        Recipient::proven(&user.email, &user.name)
+    } else {
+        Recipient::unproven(&user.email)
     };
     mail::send_token(
         &mut tx,
@@ -59,7 +74,7 @@ pub async fn forgot_password(
     audit::insert(&mut *tx, &event).await?;
     tx.commit().await?;
     deps.outbox_wake.notify_one();
-    Ok(verdict)
+    Ok(())
 }
 
 /// Sets a new password with a reset or invitation token: ends every session, marks the
@@ -104,6 +119,12 @@ pub async fn reset_password(
     users::mark_email_verified(&mut *tx, user.id).await?;
     let ended = sessions::end_all(&mut *tx, user.id, EndReason::PasswordReset, None).await?;
     one_time::retire_open(&mut *tx, user.id, &purposes).await?;
+    one_time::retire_open(
+        &mut *tx,
+        user.id,
+        &TokenPurpose::RETIRED_BY_SECURITY_CHANGES,
+    )
+    .await?;
     let event = Event::success(Action::AuthPasswordReset, Some(user.id), Some(user.id), meta)
         .with_details(serde_json::json!({"sessions_ended": ended, "invitation": found.purpose == TokenPurpose::Invitation}));
     audit::insert(&mut *tx, &event).await?;

@@ -26,7 +26,7 @@ pub async fn charge_address(
     }
     let bucket = limiter
         .limits()
-        .address_bucket(kind, &hex(&deps.email_index(email)));
+        .address_bucket(kind, &deps.email_key(email));
     let verdict = limiter.check(std::slice::from_ref(&bucket)).await;
     if verdict.allowed {
         Ok(Some(verdict))
@@ -50,7 +50,7 @@ impl<'a> Slowdown<'a> {
         let key = deps
             .limiter
             .limits()
-            .slowdown_key(&hex(&deps.email_index(email)), ip);
+            .slowdown_key(&deps.email_key(email), ip);
         Some(Self { deps, key })
     }
 
@@ -93,7 +93,7 @@ impl<'a> AccountBudget<'a> {
     pub(super) fn of(deps: &'a Deps, email: &Email) -> Option<Self> {
         deps.limiter.enabled().then(|| Self {
             deps,
-            key: Limits::account_window(&hex(&deps.email_index(email))),
+            key: Limits::account_window(&deps.email_key(email)),
         })
     }
 
@@ -149,9 +149,4 @@ pub async fn record_refusal(deps: &Deps, bucket: &str, meta: &RequestMeta, reaso
     if let Err(error) = audit::insert(&deps.db, &event).await {
         tracing::warn!(%error, "could not record a rate-limit refusal");
     }
-}
-
-/// Keys hold the blind index in hex, never the address itself.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

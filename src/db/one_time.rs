@@ -14,16 +14,24 @@ crate::text_enum! {
         EmailChange = "email_change",
         PasswordReset = "password_reset",
         Invitation = "invitation",
+        /// Mailed to the old address of an email change: puts it back.
+        EmailRevert = "email_revert",
     }
 }
 
 impl Purpose {
+    /// What a password change or reset, logout-all and deactivation retire: a pending email
+    /// change and unused reset links, which may be in the hands of whoever the change is
+    /// meant to shut out. (A revert link stays: it works even after a password change.)
+    pub const RETIRED_BY_SECURITY_CHANGES: [Purpose; 2] =
+        [Purpose::EmailChange, Purpose::PasswordReset];
+
     /// How long a token of this purpose stays valid.
     pub fn lifetime(self) -> Duration {
         let hours = match self {
             Self::EmailVerification | Self::EmailChange => 24,
             Self::PasswordReset => 1,
-            Self::Invitation => 7 * 24,
+            Self::Invitation | Self::EmailRevert => 7 * 24,
         };
         Duration::from_secs(hours * 3600)
     }
@@ -69,7 +77,8 @@ impl From<Row> for OneTimeToken {
     }
 }
 
-/// Stores a token (its hash) for a user; `new_email` only for an email change.
+/// Stores a token (its hash) for a user; `new_email` (the address it carries) only for an
+/// email change (the new address) and its revert (the old one).
 pub async fn insert<'e>(
     executor: impl PgExecutor<'e>,
     token_hash: &[u8],

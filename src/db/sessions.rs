@@ -21,6 +21,9 @@ crate::text_enum! {
         PasswordChanged = "password_changed",
         PasswordReset = "password_reset",
         Deactivated = "deactivated",
+        EmailChanged = "email_changed",
+        ReauthFailed = "reauth_failed",
+        EmailReverted = "email_reverted",
     }
 }
 
@@ -178,6 +181,34 @@ pub async fn end_all<'e>(
     .execute(executor)
     .await?;
     Ok(result.rows_affected())
+}
+
+/// Counts a failed re-authentication in a session; returns the consecutive failures.
+pub async fn reauth_failed<'e>(
+    executor: impl PgExecutor<'e>,
+    session_id: Uuid,
+) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar!(
+        "UPDATE sessions SET reauth_failures = reauth_failures + 1 WHERE id = $1
+         RETURNING reauth_failures",
+        session_id,
+    )
+    .fetch_one(executor)
+    .await
+}
+
+/// Forgets a session's failed re-authentications (the password was right).
+pub async fn reauth_succeeded<'e>(
+    executor: impl PgExecutor<'e>,
+    session_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE sessions SET reauth_failures = 0 WHERE id = $1 AND reauth_failures > 0",
+        session_id,
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 /// The session of an access token, and its user, in one query: the hot path of every

@@ -349,6 +349,34 @@ pub async fn lock_active_admins<'e>(
     .await
 }
 
+/// A user's role and status, as locked by [`lock_parties`].
+#[derive(Debug, Clone, Copy)]
+pub struct Party {
+    pub id: Uuid,
+    pub role: Role,
+    pub status: Status,
+}
+
+/// Locks the users `ids` (and, with `active_admins`, every active admin) in id order until
+/// the transaction ends, and returns their role and status as they are now. One statement
+/// in one order: two actions locking overlapping users cannot deadlock.
+pub async fn lock_parties<'e>(
+    executor: impl PgExecutor<'e>,
+    ids: &[Uuid],
+    active_admins: bool,
+) -> Result<Vec<Party>, sqlx::Error> {
+    sqlx::query_as!(
+        Party,
+        r#"SELECT id, role AS "role: Role", status AS "status: Status" FROM users
+           WHERE id = ANY($1) OR ($2 AND role = 'admin' AND status = 'active')
+           ORDER BY id FOR UPDATE"#,
+        ids,
+        active_admins,
+    )
+    .fetch_all(executor)
+    .await
+}
+
 /// Columns of a user as the listing reads them. The listing is built at run time (its
 /// filters and order vary), so it cannot use the checked statements above; this is the
 /// one place its columns are written.

@@ -39,6 +39,7 @@ impl From<AuthError> for ApiError {
             AuthError::RefreshTokenReused => P::RefreshTokenReused.into(),
             AuthError::InvalidVerificationToken => P::InvalidVerificationToken.into(),
             AuthError::InvalidResetToken => P::InvalidResetToken.into(),
+            AuthError::InvalidRevertToken => P::InvalidRevertToken.into(),
             AuthError::RateLimited(verdict) => Self::rate_limited(verdict),
             AuthError::Hashing(e) => e.into(),
             AuthError::Database(e) => e.into(),
@@ -65,6 +66,8 @@ impl From<ProfileError> for ApiError {
         match error {
             ProfileError::Invalid(problems) => Self::invalid(problems),
             ProfileError::WrongPassword => P::InvalidCredentials.into(),
+            ProfileError::SessionEnded => P::TokenRevoked.into(),
+            ProfileError::RateLimited(verdict) => Self::rate_limited(verdict),
             ProfileError::EmailTaken => P::EmailTaken.into(),
             ProfileError::LastAdmin => P::LastAdmin.into(),
             ProfileError::NoSuchUser => Self::internal(anyhow::anyhow!("the caller vanished")),

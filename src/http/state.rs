@@ -16,7 +16,7 @@ use crate::deps::{Deps, StartError};
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
-    deps: Deps,
+    deps: Arc<Deps>,
     metrics: PrometheusHandle,
     shutting_down: AtomicBool,
     cors_origins: Vec<HeaderValue>,
@@ -42,7 +42,7 @@ impl AppState {
             .map(|o| HeaderValue::from_str(o).map_err(|_| AppError::CorsOrigin(o.clone())))
             .collect::<Result<_, _>>()?;
         Ok(Self(Arc::new(Inner {
-            deps: Deps::new(settings, db)?,
+            deps: Arc::new(Deps::new(settings, db)?),
             metrics: crate::telemetry::metrics_handle(),
             shutting_down: AtomicBool::new(false),
             cors_origins,
@@ -51,6 +51,11 @@ impl AppState {
 
     /// What the services share.
     pub fn deps(&self) -> &Deps {
+        &self.0.deps
+    }
+
+    /// What the services share, for those that keep working after the response.
+    pub fn shared_deps(&self) -> &Arc<Deps> {
         &self.0.deps
     }
 

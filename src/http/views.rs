@@ -54,7 +54,7 @@ impl From<User> for UserView {
 }
 
 /// A new access token and refresh token.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[schema(example = json!(crate::http::examples::token_pair()))]
 pub struct TokenPairView {
     /// JWT to send as `Authorization: Bearer …`.
@@ -69,6 +69,15 @@ pub struct TokenPairView {
     /// Seconds until the refresh token expires.
     #[schema(value_type = i64)]
     pub refresh_expires_in: u64,
+}
+
+impl std::fmt::Debug for TokenPairView {
+    // The tokens are the caller's credentials: never in debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPairView")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 impl From<TokenPair> for TokenPairView {

@@ -27,14 +27,21 @@ pub fn verify_link(public_url: &str, token: &str) -> String {
     format!("{public_url}/verify-email?token={token}")
 }
 
+/// Link to the page that undoes an email change (mailed to the old address).
+pub fn revert_link(public_url: &str, token: &str) -> String {
+    format!("{public_url}/revert-email?token={token}")
+}
+
 /// Link to the password page (resets and invitations).
 pub fn reset_link(public_url: &str, token: &str) -> String {
     format!("{public_url}/reset-password?token={token}")
 }
 
-/// Renders a template. `name` is the recipient's display name; `link` the action link, if
-/// the message has one.
-pub fn render(template: Template, name: &str, link: Option<&str>) -> Rendered {
+/// Renders a template. `name` is the recipient's display name, given only when the address
+/// is proven: mail to an address not yet proven never holds text that the requester chose
+/// (it would make the service a relay of their words). `link` is the action link, if the
+/// message has one.
+pub fn render(template: Template, name: Option<&str>, link: Option<&str>) -> Rendered {
     let link = link.unwrap_or_default();
     let (subject, intro, action, outro) = match template {
         Template::VerifyEmail => (
@@ -53,8 +60,10 @@ pub fn render(template: Template, name: &str, link: Option<&str>) -> Rendered {
             "Your email address is being changed",
             "Someone (probably you) asked to change the email address of your account to a new one. \
              The change takes effect only once the new address is confirmed.",
-            "",
-            "If this was not you, change your password now: someone may know it.",
+            "Undo the change",
+            "If this was not you, undo the change with this link (valid for 7 days, even after the \
+             new address was confirmed): it puts this address back and signs out everywhere. \
+             Then change your password: someone may know it.",
         ),
         Template::ResetPassword => (
             "Reset your password",
@@ -70,7 +79,10 @@ pub fn render(template: Template, name: &str, link: Option<&str>) -> Rendered {
             "The link is valid for 7 days.",
         ),
     };
-    let greeting = format!("Hello {name},");
+    let greeting = match name {
+        Some(name) => format!("Hello {name},"),
+        None => "Hello,".to_owned(),
+    };
     let mut text = format!("{greeting}\n\n{intro}\n\n");
     if !action.is_empty() {
         text.push_str(&format!("{action}:\n{link}\n\n"));
@@ -135,8 +147,8 @@ mod tests {
     #[test]
     fn names_are_escaped_in_html() {
         let mail = render(
-            Template::VerifyEmail,
-            "<script>x</script>",
+            Template::ResetPassword,
+            Some("<script>x</script>"),
             Some("https://a/verify-email?token=t"),
         );
         assert!(mail.html.contains("&lt;script&gt;"));
@@ -149,9 +161,25 @@ mod tests {
     }
 
     #[test]
-    fn the_notice_has_no_link() {
-        let mail = render(Template::EmailChangeNotice, "Ada", None);
-        assert!(!mail.html.contains("href"));
+    fn the_notice_carries_the_revert_link() {
+        let link = revert_link("https://id.example.com", "t");
+        assert_eq!(link, "https://id.example.com/revert-email?token=t");
+        let mail = render(Template::EmailChangeNotice, Some("Ada"), Some(&link));
+        assert!(
+            mail.html
+                .contains("href=\"https://id.example.com/revert-email?token=t\"")
+        );
         assert!(mail.text.contains("change your password"));
+        assert!(mail.text.starts_with("Hello Ada,"));
+    }
+
+    #[test]
+    fn without_a_name_the_greeting_is_plain() {
+        let mail = render(
+            Template::VerifyEmail,
+            None,
+            Some("https://a/verify-email?token=t"),
+        );
+        assert!(mail.text.starts_with("Hello,\n"));
     }
 }

@@ -29,6 +29,8 @@ crate::text_enum! {
         UserRestored = "user.restored",
         UserSessionRevoked = "user.session_revoked",
         UserSessionsRevoked = "user.sessions_revoked",
+        UserReauthFailed = "user.reauth_failed",
+        UserEmailChangeReverted = "user.email_change_reverted",
     }
 }
 

@@ -14,6 +14,7 @@ use crate::model::{Action, Email, Event, Name, Role, Status, User};
 use crate::passwords::{self, HashError};
 use crate::rbac::{self, Permission};
 use crate::request::RequestMeta;
+use crate::secret::Secret;
 use crate::validation::{self, FieldProblems, Invalid};
 
 /// What is known of the person.
@@ -22,7 +23,7 @@ pub struct NewAccount {
     pub email: String,
     pub name: String,
     /// Required except when an admin invites the person to choose one.
-    pub password: Option<String>,
+    pub password: Option<Secret<String>>,
     pub preferences: Option<serde_json::Value>,
 }
 
@@ -115,7 +116,7 @@ fn check(input: &NewAccount, password_required: bool) -> Result<Checked, Account
     let name = validation::field(&mut problems, "name", Name::parse(&input.name));
     match &input.password {
         Some(password) => {
-            for invalid in passwords::check_rules(password, email.as_ref()) {
+            for invalid in passwords::check_rules(password.expose(), email.as_ref()) {
                 problems.push(("password", invalid));
             }
         }
@@ -159,7 +160,7 @@ pub async fn create(
     let decided = origin.decide();
     let checked = check(&input, decided.password_required)?;
     let hash = match &input.password {
-        Some(password) => Some(deps.passwords.hash(password).await?),
+        Some(password) => Some(deps.passwords.hash(password.expose()).await?),
         None => None,
     };
     let active = hash.is_some() && decided.email_verified;
@@ -197,10 +198,8 @@ pub async fn create(
     .await
     .map_err(email_taken)?;
     if let Some(purpose) = mailed {
-        let to = Recipient {
-            address: checked.email.as_str(),
-            name: checked.name.as_str(),
-        };
+        // Verification and invitation mail goes to an address not yet proven: no name.
+        let to = Recipient::unproven(checked.email.as_str());
         mail::send_token(
             &mut tx,
             &deps.cipher,
@@ -274,7 +273,7 @@ pub async fn bootstrap_admin(deps: &Deps) -> Result<(), AccountError> {
     let input = NewAccount {
         email: admin.email.clone(),
         name: "Administrator".to_owned(),
-        password: Some(admin.password.expose().clone()),
+        password: Some(admin.password.clone()),
         preferences: None,
     };
     match create(deps, Origin::Bootstrap, input, &RequestMeta::system()).await {

@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::shared::{self, ChangeError, ProfilePatch};
+use super::shared::{self, ChangeError, Guard, ProfilePatch};
 use crate::db::sessions::{self, EndReason};
 use crate::db::{audit, users};
 use crate::deps::Deps;
@@ -43,6 +43,7 @@ impl From<ChangeError> for AdminError {
     fn from(error: ChangeError) -> Self {
         match error {
             ChangeError::Invalid(problems) => Self::Invalid(problems),
+            ChangeError::Forbidden => Self::Forbidden,
             ChangeError::NoSuchUser => Self::NoSuchUser,
             ChangeError::LastAdmin => Self::LastAdmin,
             ChangeError::Database(error) => Self::Database(error),
@@ -101,7 +102,11 @@ pub async fn update(
     meta: &RequestMeta,
 ) -> Result<User, AdminError> {
     let target = target(deps, actor, Permission::EditUser, id).await?;
-    Ok(shared::apply_patch(deps, actor.id, target.id, patch, meta).await?)
+    let guard = Guard {
+        actor,
+        permission: Permission::EditUser,
+    };
+    Ok(shared::apply_patch(deps, actor.id, &target, Some(guard), patch, meta).await?)
 }
 
 /// Changes a user's role (admin, not its own); never leaves zero active admins.
@@ -151,6 +156,11 @@ pub async fn deactivate(
 ) -> Result<(), AdminError> {
     let target = target(deps, actor, Permission::DeactivateUser, id).await?;
     let mut tx = deps.db.begin().await?;
+    let guard = Guard {
+        actor,
+        permission: Permission::DeactivateUser,
+    };
+    guard.recheck(&mut tx, &target, true).await?;
     shared::deactivate_in(&mut tx, actor.id, &target, meta).await?;
     tx.commit().await?;
     Ok(())
@@ -163,8 +173,13 @@ pub async fn restore(
     id: Uuid,
     meta: &RequestMeta,
 ) -> Result<User, AdminError> {
-    target(deps, actor, Permission::RestoreUser, id).await?;
+    let target = target(deps, actor, Permission::RestoreUser, id).await?;
     let mut tx = deps.db.begin().await?;
+    let guard = Guard {
+        actor,
+        permission: Permission::RestoreUser,
+    };
+    guard.recheck(&mut tx, &target, false).await?;
     let user = users::restore(&mut *tx, &deps.cipher, id)
         .await?
         .ok_or(AdminError::NotDeactivated)?;

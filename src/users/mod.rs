@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod profile;
+mod reauth;
 pub mod sessions;
 mod shared;
 

@@ -3,15 +3,16 @@
 
 use uuid::Uuid;
 
+use super::reauth::{self, ReauthError};
 use super::shared::{self, ChangeError};
 use crate::db::mail::{self, Recipient};
 use crate::db::one_time::{self, Purpose as TokenPurpose};
 use crate::db::sessions::{self, EndReason};
 use crate::db::{audit, users};
 use crate::deps::Deps;
-use crate::mail::Template;
 use crate::model::{Action, Authenticated, Email, Event, User};
 use crate::passwords::{self, HashError};
+use crate::rate_limit::Verdict;
 use crate::request::RequestMeta;
 use crate::validation::{FieldProblems, Invalid};
 
@@ -25,6 +26,12 @@ pub enum ProfileError {
     /// The current password given to confirm the change is wrong.
     #[error("wrong password")]
     WrongPassword,
+    /// The current password was wrong too many times in a row: the session has ended.
+    #[error("the session ended after repeated wrong passwords")]
+    SessionEnded,
+    /// A limit refused the attempt (failed re-authentications, email changes).
+    #[error("too many attempts")]
+    RateLimited(Verdict),
     #[error("an account with this email address exists")]
     EmailTaken,
     #[error("this would leave no active admin")]
@@ -44,6 +51,10 @@ impl From<ChangeError> for ProfileError {
     fn from(error: ChangeError) -> Self {
         match error {
             ChangeError::Invalid(problems) => Self::Invalid(problems),
+            // Only a guarded change (another user's) is refused so; one's own never is.
+            ChangeError::Forbidden => {
+                Self::Internal(anyhow::anyhow!("a guard on one's own profile"))
+            }
             ChangeError::NoSuchUser => Self::NoSuchUser,
             ChangeError::LastAdmin => Self::LastAdmin,
             ChangeError::Database(error) => Self::Database(error),
@@ -58,20 +69,19 @@ pub async fn update(
     patch: ProfilePatch,
     meta: &RequestMeta,
 ) -> Result<User, ProfileError> {
-    let id = caller.user.id;
-    Ok(shared::apply_patch(deps, id, id, patch, meta).await?)
+    let user = &caller.user;
+    Ok(shared::apply_patch(deps, user.id, user, None, patch, meta).await?)
 }
 
-async fn check_current_password(
-    deps: &Deps,
-    user_id: Uuid,
-    password: &str,
-) -> Result<(), ProfileError> {
-    let stored = users::password_hash(&deps.db, user_id).await?;
-    if deps.passwords.verify(password, stored.as_deref()).await? {
-        Ok(())
-    } else {
-        Err(ProfileError::WrongPassword)
+impl From<ReauthError> for ProfileError {
+    fn from(error: ReauthError) -> Self {
+        match error {
+            ReauthError::WrongPassword => Self::WrongPassword,
+            ReauthError::SessionEnded => Self::SessionEnded,
+            ReauthError::RateLimited(verdict) => Self::RateLimited(verdict),
+            ReauthError::Hashing(error) => Self::Hashing(error),
+            ReauthError::Database(error) => Self::Database(error),
+        }
     }
 }
 
@@ -92,10 +102,16 @@ pub async fn change_password(
     if !problems.is_empty() {
         return Err(ProfileError::Invalid(problems));
     }
-    check_current_password(deps, user.id, current_password).await?;
+    reauth::check(deps, caller, current_password, meta).await?;
     let hash = deps.passwords.hash(new_password).await?;
     let mut tx = deps.db.begin().await?;
     users::set_password(&mut *tx, user.id, &hash).await?;
+    one_time::retire_open(
+        &mut *tx,
+        user.id,
+        &TokenPurpose::RETIRED_BY_SECURITY_CHANGES,
+    )
+    .await?;
     let ended = sessions::end_all(
         &mut *tx,
         user.id,
@@ -115,15 +131,17 @@ pub async fn change_password(
     Ok(())
 }
 
-/// Starts an email change: a confirmation link to the new address, a notice to the old one.
-/// The address changes only when the link is used.
+/// Starts an email change: a confirmation link to the new address, and to the old one a
+/// notice with a link that undoes the change (7 days). The address changes only when the
+/// confirmation link is used. Changes are limited per user and per new address; the
+/// verdict is returned for the response.
 pub async fn request_email_change(
     deps: &Deps,
     caller: &Authenticated,
     new_email: &str,
     current_password: &str,
     meta: &RequestMeta,
-) -> Result<(), ProfileError> {
+) -> Result<Option<Verdict>, ProfileError> {
     let user = &caller.user;
     let new_email =
         Email::parse(new_email).map_err(|i| ProfileError::Invalid(vec![("new_email", i)]))?;
@@ -133,42 +151,44 @@ pub async fn request_email_change(
             Invalid::new("unchanged", "is already the address of this account"),
         )]));
     }
-    check_current_password(deps, user.id, current_password).await?;
+    reauth::check(deps, caller, current_password, meta).await?;
     if users::find_by_email(&deps.db, &deps.cipher, &deps.email_index(&new_email))
         .await?
         .is_some()
     {
         return Err(ProfileError::EmailTaken);
     }
-    let (sealed, index) = deps
+    let verdict = charge_email_change(deps, user.id, &new_email).await?;
+    let (sealed_new, index_new) = deps
         .seal_email(&new_email)
+        .map_err(|e| ProfileError::Internal(e.into()))?;
+    let old_email =
+        Email::parse(&user.email).map_err(|i| ProfileError::Internal(anyhow::anyhow!("{i:?}")))?;
+    let (sealed_old, index_old) = deps
+        .seal_email(&old_email)
         .map_err(|e| ProfileError::Internal(e.into()))?;
     let mut tx = deps.db.begin().await?;
     one_time::retire_open(&mut *tx, user.id, &[TokenPurpose::EmailChange]).await?;
-    let to_new = Recipient {
-        address: new_email.as_str(),
-        name: &user.name,
-    };
+    // The new address is not proven yet: no text the requester chose goes to it.
     mail::send_token(
         &mut tx,
         &deps.cipher,
         deps.public_url(),
         TokenPurpose::EmailChange,
         user.id,
-        to_new,
-        Some((&sealed, &index)),
+        Recipient::unproven(new_email.as_str()),
+        Some((&sealed_new, &index_new)),
     )
     .await?;
-    let to_old = Recipient {
-        address: &user.email,
-        name: &user.name,
-    };
-    mail::queue(
+    // The notice to the old address carries the link that puts it back.
+    mail::send_token(
         &mut tx,
         &deps.cipher,
-        Template::EmailChangeNotice,
-        to_old,
-        None,
+        deps.public_url(),
+        TokenPurpose::EmailRevert,
+        user.id,
+        Recipient::proven(&user.email, &user.name),
+        Some((&sealed_old, &index_old)),
     )
     .await?;
     audit::insert(
@@ -183,7 +203,28 @@ pub async fn request_email_change(
     .await?;
     tx.commit().await?;
     deps.outbox_wake.notify_one();
-    Ok(())
+    Ok(verdict)
+}
+
+/// Charges an email change to its user's and its new address's buckets.
+async fn charge_email_change(
+    deps: &Deps,
+    user_id: Uuid,
+    new_email: &Email,
+) -> Result<Option<Verdict>, ProfileError> {
+    let limiter = &deps.limiter;
+    if !limiter.enabled() {
+        return Ok(None);
+    }
+    let buckets = limiter
+        .limits()
+        .email_change_buckets(user_id, &deps.email_key(new_email));
+    let verdict = limiter.check(&buckets).await;
+    if verdict.allowed {
+        Ok(Some(verdict))
+    } else {
+        Err(ProfileError::RateLimited(verdict))
+    }
 }
 
 /// Soft-deletes the caller's own account (password required).
@@ -193,7 +234,7 @@ pub async fn delete_me(
     current_password: &str,
     meta: &RequestMeta,
 ) -> Result<(), ProfileError> {
-    check_current_password(deps, caller.user.id, current_password).await?;
+    reauth::check(deps, caller, current_password, meta).await?;
     let mut tx = deps.db.begin().await?;
     shared::deactivate_in(&mut tx, caller.user.id, &caller.user, meta).await?;
     tx.commit().await?;

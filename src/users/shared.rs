@@ -4,11 +4,13 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::db::one_time;
 use crate::db::sessions::{self, EndReason};
 use crate::db::{audit, users};
 use crate::deps::Deps;
 use crate::model::preferences;
-use crate::model::{Action, Event, Name, Role, User};
+use crate::model::{Action, Event, Name, Role, Status, User};
+use crate::rbac::{self, Permission};
 use crate::request::RequestMeta;
 use crate::validation::FieldProblems;
 
@@ -23,6 +25,8 @@ pub struct ProfilePatch {
 #[derive(Debug)]
 pub(super) enum ChangeError {
     Invalid(FieldProblems),
+    /// The actor, read again under lock, may no longer do this.
+    Forbidden,
     NoSuchUser,
     LastAdmin,
     Database(sqlx::Error),
@@ -34,14 +38,59 @@ impl From<sqlx::Error> for ChangeError {
     }
 }
 
-/// Applies a profile patch to `target_id`, with its audit event by `actor_id`.
+/// Who acts on another user, under which permission: checked again inside the acting
+/// transaction, with the actor's and the target's rows locked.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Guard<'a> {
+    pub actor: &'a User,
+    pub permission: Permission,
+}
+
+impl Guard<'_> {
+    /// Locks the actor and the target (and every active admin, with `active_admins`) and
+    /// checks the permission against their role and status as they are now: an actor
+    /// demoted or deactivated since the request began may not act.
+    pub(super) async fn recheck(
+        &self,
+        tx: &mut PgConnection,
+        target: &User,
+        active_admins: bool,
+    ) -> Result<(), ChangeError> {
+        let parties =
+            users::lock_parties(&mut *tx, &[self.actor.id, target.id], active_admins).await?;
+        let now = |id: Uuid| parties.iter().find(|p| p.id == id).copied();
+        let (Some(actor), Some(target_now)) = (now(self.actor.id), now(target.id)) else {
+            return Err(ChangeError::Forbidden);
+        };
+        if actor.status != Status::Active {
+            return Err(ChangeError::Forbidden);
+        }
+        let fresh_actor = User {
+            role: actor.role,
+            status: actor.status,
+            ..self.actor.clone()
+        };
+        let fresh_target = User {
+            role: target_now.role,
+            status: target_now.status,
+            ..target.clone()
+        };
+        rbac::authorize(&fresh_actor, self.permission, &fresh_target)
+            .map_err(|_| ChangeError::Forbidden)
+    }
+}
+
+/// Applies a profile patch to `target`, with its audit event by `actor_id`; with a guard,
+/// the actor's permission is checked again inside the transaction.
 pub(super) async fn apply_patch(
     deps: &Deps,
     actor_id: Uuid,
-    target_id: Uuid,
+    target: &User,
+    guard: Option<Guard<'_>>,
     patch: ProfilePatch,
     meta: &RequestMeta,
 ) -> Result<User, ChangeError> {
+    let target_id = target.id;
     let name = patch
         .name
         .as_deref()
@@ -49,6 +98,9 @@ pub(super) async fn apply_patch(
         .transpose()
         .map_err(|i| ChangeError::Invalid(vec![("name", i)]))?;
     let mut tx = deps.db.begin().await?;
+    if let Some(guard) = guard {
+        guard.recheck(&mut tx, target, false).await?;
+    }
     let (current_name, current_preferences) = users::lock_profile(&mut *tx, target_id)
         .await?
         .ok_or(ChangeError::NoSuchUser)?;
@@ -102,6 +154,12 @@ pub(super) async fn deactivate_in(
     if !users::deactivate(&mut *tx, target.id).await? {
         return Ok(false);
     }
+    one_time::retire_open(
+        &mut *tx,
+        target.id,
+        &one_time::Purpose::RETIRED_BY_SECURITY_CHANGES,
+    )
+    .await?;
     let ended = sessions::end_all(&mut *tx, target.id, EndReason::Deactivated, None).await?;
     let event = Event::success(
         Action::UserDeactivated,

@@ -155,6 +155,20 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
         call(Method::PUT, "/api/v1/users/me/password", Some(json!({"current_password": "a brand new passphrase", "new_password": "a changed passphrase!"}))).await.status(),
         204
     );
+    // A wrong current password is a failed re-authentication.
+    problem(
+        call(
+            Method::POST,
+            "/api/v1/users/me/email",
+            Some(
+                json!({"new_email": "ada.k@example.com", "current_password": "not the passphrase"}),
+            ),
+        )
+        .await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
     assert_eq!(
         call(Method::POST, "/api/v1/users/me/email", Some(json!({"new_email": "ada.k@example.com", "current_password": "a changed passphrase!"}))).await.status(),
         202
@@ -169,6 +183,28 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
             .status(),
         200
     );
+    // The old address undoes the change with the link of its notice; every session ends.
+    let revert = app
+        .mail
+        .wait_for("ada@example.com", 3)
+        .await
+        .iter()
+        .find_map(|m| m.token_for("/revert-email"))
+        .expect("revert link");
+    secrets.push(revert.clone());
+    assert_eq!(
+        app.post("/api/v1/auth/revert-email", json!({"token": revert}))
+            .await
+            .status(),
+        200
+    );
+    let me = app
+        .token_pair("ada@example.com", "a changed passphrase!")
+        .await;
+    let token = me["access_token"].as_str().unwrap_or_default().to_owned();
+    let call = |method: Method, path: &'static str, body: Option<Value>| {
+        app.send(method, path, Some(&token), body)
+    };
     let mut png = Vec::new();
     image::DynamicImage::new_rgb8(4, 4)
         .write_with_encoder(image::codecs::png::PngEncoder::new(&mut png))
@@ -190,7 +226,7 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
         204
     );
     let other = app
-        .token_pair("ada.k@example.com", "a changed passphrase!")
+        .token_pair("ada@example.com", "a changed passphrase!")
         .await;
     let sessions: Value = app
         .get_as("/api/v1/users/me/sessions", &token)
@@ -299,6 +335,8 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
         ("user.password_changed", "success", ada, ada),
         ("user.email_change_requested", "success", ada, ada),
         ("user.email_changed", "success", ada, ada),
+        ("user.reauth_failed", "failure", ada, ada),
+        ("user.email_change_reverted", "success", ada, ada),
         ("user.avatar_updated", "success", ada, ada),
         ("user.avatar_removed", "success", ada, ada),
         ("user.session_revoked", "success", ada, ada),

@@ -379,7 +379,7 @@ impl TestApp {
         let input = accounts::NewAccount {
             email: email.clone(),
             name: "Admin".to_owned(),
-            password: Some(PASSWORD.to_owned()),
+            password: Some(gatehouse::secret::Secret::new(PASSWORD.to_owned())),
             preferences: None,
         };
         let meta = gatehouse::request::RequestMeta::system();

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod avatars;
 mod binary;
+mod debug_output;
 mod errors;
 mod faults;
 mod health;

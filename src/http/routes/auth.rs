@@ -20,6 +20,7 @@ use crate::http::responses::{BearerErrors, BodyErrors, MalformedBody, ServerErro
 use crate::http::state::AppState;
 use crate::http::views::{TokenPairView, UserView};
 use crate::rate_limit::policy::RouteLimit as Limit;
+use crate::secret::Secret;
 use crate::users::accounts::{self, NewAccount, Origin};
 
 /// Routes of this module, under `/api/v1/auth`.
@@ -27,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(limited(Limit::Register, one(routes!(register))))
         .routes(routes!(verify_email))
+        .routes(routes!(revert_email))
         .merge(limited(
             Limit::ResendVerification,
             one(routes!(resend_verification)),
@@ -57,8 +59,8 @@ pub struct RegisterRequest {
     #[schema(format = "email", max_length = 254)]
     pub email: String,
     /// 10-128 characters, not a common password, not containing the email's local part.
-    #[schema(min_length = 10, max_length = 128)]
-    pub password: String,
+    #[schema(value_type = String, min_length = 10, max_length = 128)]
+    pub password: Secret<String>,
     /// 1-100 characters after trimming white space, without control characters.
     #[schema(schema_with = crate::http::openapi::name_schema)]
     pub name: String,
@@ -72,7 +74,8 @@ pub struct RegisterRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"token": "q4Xh2b0v8oK3s1Jm9tP6dW5rY7uZ2cE4fG8hL0nQ1aB"}))]
 pub struct TokenRequest {
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: Secret<String>,
 }
 
 /// An email address.
@@ -95,8 +98,8 @@ pub struct LoginRequest {
     /// case-insensitively.
     #[schema(max_length = 254)]
     pub email: String,
-    #[schema(max_length = 1024)]
-    pub password: String,
+    #[schema(value_type = String, max_length = 1024)]
+    pub password: Secret<String>,
 }
 
 /// A refresh token.
@@ -104,7 +107,8 @@ pub struct LoginRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"refresh_token": "q4Xh2b0v8oK3s1Jm9tP6dW5rY7uZ2cE4fG8hL0nQ1aB"}))]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    #[schema(value_type = String)]
+    pub refresh_token: Secret<String>,
 }
 
 /// A reset or invitation token and the new password.
@@ -112,9 +116,10 @@ pub struct RefreshRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"token": "q4Xh2b0v8oK3s1Jm9tP6dW5rY7uZ2cE4fG8hL0nQ1aB", "new_password": "another long passphrase"}))]
 pub struct ResetPasswordRequest {
-    pub token: String,
-    #[schema(min_length = 10, max_length = 128)]
-    pub new_password: String,
+    #[schema(value_type = String)]
+    pub token: Secret<String>,
+    #[schema(value_type = String, min_length = 10, max_length = 128)]
+    pub new_password: Secret<String>,
 }
 
 /// Creates an account (status `pending_verification`) and mails a verification link.
@@ -178,7 +183,40 @@ pub async fn verify_email(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<TokenRequest>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let user = verification::verify_email(state.deps(), &body.token, &meta).await?;
+    let user = verification::verify_email(state.deps(), body.token.expose(), &meta).await?;
+    Ok(axum::Json(user.into()))
+}
+
+/// Undoes an email change with the link mailed to the old address: the address goes back
+/// (verified), every session ends, pending email changes and reset links are retired.
+/// Works for 7 days, also after the new address was confirmed or the password changed.
+#[utoipa::path(
+    post, path = "/revert-email", tag = "auth",
+    security(),
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "The old address is back; every session has ended.", body = UserView,
+         example = json!(ex::user())),
+        (status = 400, description = "Invalid, used or expired token, or a body that is not JSON.", body = Problem,
+         content_type = "application/problem+json",
+         examples(
+             ("invalid_revert_token" = (value = json!(P::InvalidRevertToken.example()))),
+             ("malformed_request" = (value = json!(P::MalformedJson.example()))),
+         )),
+        (status = 409, description = "Another account has the old address now.", body = Problem,
+         content_type = "application/problem+json",
+         example = json!(P::EmailTaken.example())),
+        (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
+         example = json!(P::invalid_field_example("token", "required", "missing field `token`"))),
+        BodyErrors, ServerErrors,
+    )
+)]
+pub async fn revert_email(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    AppJson(body): AppJson<TokenRequest>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let user = verification::revert_email(state.deps(), body.token.expose(), &meta).await?;
     Ok(axum::Json(user.into()))
 }
 
@@ -199,7 +237,8 @@ pub async fn resend_verification(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<EmailRequest>,
 ) -> Result<Response, ApiError> {
-    let verdict = verification::resend_verification(state.deps(), &body.email, &meta).await?;
+    let verdict =
+        verification::resend_verification(state.shared_deps(), &body.email, &meta).await?;
     Ok((StatusCode::ACCEPTED, Noted(verdict), ()).into_response())
 }
 
@@ -229,7 +268,7 @@ pub async fn login(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<axum::Json<TokenPairView>, ApiError> {
-    let pair = login::login(state.deps(), &body.email, &body.password, &meta).await?;
+    let pair = login::login(state.deps(), &body.email, body.password.expose(), &meta).await?;
     Ok(axum::Json(pair.into()))
 }
 
@@ -257,7 +296,7 @@ pub async fn refresh(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<RefreshRequest>,
 ) -> Result<axum::Json<TokenPairView>, ApiError> {
-    let pair = login::refresh(state.deps(), &body.refresh_token, &meta).await?;
+    let pair = login::refresh(state.deps(), body.refresh_token.expose(), &meta).await?;
     Ok(axum::Json(pair.into()))
 }
 
@@ -278,7 +317,7 @@ pub async fn logout(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
-    login::logout(state.deps(), &body.refresh_token, &meta).await?;
+    login::logout(state.deps(), body.refresh_token.expose(), &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -318,7 +357,7 @@ pub async fn forgot_password(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<EmailRequest>,
 ) -> Result<Response, ApiError> {
-    let verdict = recovery::forgot_password(state.deps(), &body.email, &meta).await?;
+    let verdict = recovery::forgot_password(state.shared_deps(), &body.email, &meta).await?;
     Ok((StatusCode::ACCEPTED, Noted(verdict), ()).into_response())
 }
 
@@ -345,6 +384,12 @@ pub async fn reset_password(
     ClientMeta(meta): ClientMeta,
     AppJson(body): AppJson<ResetPasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    recovery::reset_password(state.deps(), &body.token, &body.new_password, &meta).await?;
+    recovery::reset_password(
+        state.deps(),
+        body.token.expose(),
+        body.new_password.expose(),
+        &meta,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,7 @@ use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,11 +20,13 @@ use crate::http::examples as ex;
 use crate::http::extract::{AppJson, AppPath, AppQuery, present};
 use crate::http::openapi::BinaryImage;
 use crate::http::problems::ProblemType as P;
+use crate::http::rate_limit::Noted;
 use crate::http::responses::{BearerErrors, BodyErrors, MalformedBody, ServerErrors};
 use crate::http::state::AppState;
 use crate::http::views::{AuditPage, SessionList, UserView};
 use crate::images::MAX_UPLOAD_BYTES;
 use crate::model::audit_query::OwnAuditQuery;
+use crate::secret::Secret;
 use crate::users::profile::{self, ProfilePatch};
 use crate::users::sessions;
 
@@ -64,10 +67,10 @@ pub struct UpdateProfileRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"current_password": "correct horse battery staple", "new_password": "another long passphrase"}))]
 pub struct ChangePasswordRequest {
-    #[schema(max_length = 1024)]
-    pub current_password: String,
-    #[schema(min_length = 10, max_length = 128)]
-    pub new_password: String,
+    #[schema(value_type = String, max_length = 1024)]
+    pub current_password: Secret<String>,
+    #[schema(value_type = String, min_length = 10, max_length = 128)]
+    pub new_password: Secret<String>,
 }
 
 /// An email change.
@@ -79,8 +82,8 @@ pub struct ChangeEmailRequest {
     /// case-insensitively.
     #[schema(format = "email", max_length = 254)]
     pub new_email: String,
-    #[schema(max_length = 1024)]
-    pub current_password: String,
+    #[schema(value_type = String, max_length = 1024)]
+    pub current_password: Secret<String>,
 }
 
 /// The password, to confirm a destructive action.
@@ -88,8 +91,8 @@ pub struct ChangeEmailRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"current_password": "correct horse battery staple"}))]
 pub struct ConfirmPasswordRequest {
-    #[schema(max_length = 1024)]
-    pub current_password: String,
+    #[schema(value_type = String, max_length = 1024)]
+    pub current_password: Secret<String>,
 }
 
 /// The signed-in user.
@@ -152,7 +155,7 @@ pub async fn delete_me(
     AuthUser(caller): AuthUser,
     AppJson(body): AppJson<ConfirmPasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    profile::delete_me(state.deps(), &caller, &body.current_password, &meta).await?;
+    profile::delete_me(state.deps(), &caller, body.current_password.expose(), &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -178,8 +181,8 @@ pub async fn change_password(
     profile::change_password(
         state.deps(),
         &caller,
-        &body.current_password,
-        &body.new_password,
+        body.current_password.expose(),
+        body.new_password.expose(),
         &meta,
     )
     .await?;
@@ -192,8 +195,8 @@ pub async fn change_password(
     post, path = "/email", tag = "me", security(("bearer" = [])),
     request_body = ChangeEmailRequest,
     responses(
-        (status = 202, description = "Confirmation mailed to the new address."),
-        (status = 401, description = "Wrong password, or a bad access token.", body = Problem,
+        (status = 202, description = "Confirmation mailed to the new address, and to the old one a notice with a link that undoes the change."),
+        (status = 401, description = "Wrong password (the fifth in a row in this session ends it: `token_revoked`), or a bad access token.", body = Problem,
          content_type = "application/problem+json", example = json!(P::InvalidCredentials.example())),
         (status = 409, description = "The new address is taken.", body = Problem, content_type = "application/problem+json",
          example = json!(P::EmailTaken.example())),
@@ -207,16 +210,16 @@ pub async fn change_email(
     ClientMeta(meta): ClientMeta,
     AuthUser(caller): AuthUser,
     AppJson(body): AppJson<ChangeEmailRequest>,
-) -> Result<StatusCode, ApiError> {
-    profile::request_email_change(
+) -> Result<Response, ApiError> {
+    let verdict = profile::request_email_change(
         state.deps(),
         &caller,
         &body.new_email,
-        &body.current_password,
+        body.current_password.expose(),
         &meta,
     )
     .await?;
-    Ok(StatusCode::ACCEPTED)
+    Ok((StatusCode::ACCEPTED, Noted(verdict), ()).into_response())
 }
 
 /// Replaces the caller's avatar: PNG, JPEG or WebP up to 2 MiB, checked by content,

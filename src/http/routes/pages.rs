@@ -1,4 +1,4 @@
-//! The two pages that mailed links open: `/verify-email` and `/reset-password`. They only
+//! The pages that mailed links open: `/verify-email`, `/reset-password` and `/revert-email`. They only
 //! act when the person presses the button (a POST of the form), so a mail scanner that
 //! prefetches links cannot use up a token. Plain HTML forms: no script needed.
 
@@ -23,15 +23,24 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/verify-email", get(verify_form).post(verify_submit))
         .route("/reset-password", get(reset_form).post(reset_submit))
+        .route("/revert-email", get(revert_form).post(revert_submit))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A page's token (redacted in `Debug`).
+#[derive(Default, Deserialize)]
 struct TokenQuery {
     #[serde(default)]
     token: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+impl std::fmt::Debug for TokenQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenQuery([redacted])")
+    }
+}
+
+/// The reset form (redacted in `Debug`).
+#[derive(Default, Deserialize)]
 struct ResetForm {
     #[serde(default)]
     token: String,
@@ -39,6 +48,12 @@ struct ResetForm {
     new_password: String,
     #[serde(default)]
     confirm_password: String,
+}
+
+impl std::fmt::Debug for ResetForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetForm([redacted])")
+    }
 }
 
 /// A link that is unknown, used or expired; a new one is asked for where the person signs in.
@@ -90,6 +105,17 @@ fn verify_page(token: &str) -> String {
     )
 }
 
+fn revert_page(token: &str) -> String {
+    format!(
+        "<p>Press the button to undo the change of your account's email address: this \
+         address becomes its address again, and every session of the account ends.</p>\
+         <form method=\"post\" action=\"revert-email\">\
+         <input type=\"hidden\" name=\"token\" value=\"{}\">\
+         <button type=\"submit\">Undo the change</button></form>",
+        escape_html(token)
+    )
+}
+
 fn reset_page(token: &str, error: Option<&str>) -> String {
     let error = error
         .map(|e| format!("<p class=\"error\">{}</p>", escape_html(e)))
@@ -137,6 +163,48 @@ async fn verify_submit(
             ),
         ),
         Err(AuthError::InvalidVerificationToken) => page(
+            StatusCode::BAD_REQUEST,
+            "This link does not work",
+            &format!("{INVALID_LINK}{}", onward(&state)),
+        ),
+        Err(AuthError::EmailTaken) => page(
+            StatusCode::CONFLICT,
+            "Address already in use",
+            &format!(
+                "<p>Another account uses this address now.</p>{}",
+                onward(&state)
+            ),
+        ),
+        Err(error) => failure(error),
+    }
+}
+
+async fn revert_form(RawQuery(query): RawQuery) -> Response {
+    let token = token_of(query);
+    page(
+        StatusCode::OK,
+        "Undo the email change",
+        &revert_page(&token),
+    )
+}
+
+async fn revert_submit(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    body: Bytes,
+) -> Response {
+    let form: TokenQuery = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    match verification::revert_email(state.deps(), &form.token, &meta).await {
+        Ok(_) => page(
+            StatusCode::OK,
+            "Email change undone",
+            &format!(
+                "<p>This address is your account's address again, and every session has \
+                 ended. If you did not ask for the change, choose a new password now.</p>{}",
+                onward(&state)
+            ),
+        ),
+        Err(AuthError::InvalidRevertToken) => page(
             StatusCode::BAD_REQUEST,
             "This link does not work",
             &format!("{INVALID_LINK}{}", onward(&state)),

@@ -24,6 +24,7 @@ use crate::http::state::AppState;
 use crate::http::views::{UserPage, UserView};
 use crate::model::Role;
 use crate::model::listing::ListQuery;
+use crate::secret::Secret;
 use crate::users::accounts::{self, NewAccount, Origin};
 use crate::users::admin;
 use crate::users::profile::ProfilePatch;
@@ -53,8 +54,8 @@ pub struct CreateUserRequest {
     pub name: String,
     pub role: Role,
     /// Without one, an invitation mail lets the person choose it (link valid 7 days).
-    #[schema(min_length = 10, max_length = 128)]
-    pub password: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 10, max_length = 128)]
+    pub password: Option<Secret<String>>,
     /// Whether the address is known to be the person's (default false).
     #[serde(default)]
     pub email_verified: bool,

@@ -1,0 +1,88 @@
+//! Re-authentication: the `current_password` that confirms a sensitive change of one's own
+//! account is a password check like login, not an oracle for whoever holds a session.
+//!
+//! - Each failure is audited (`user.reauth_failed`, actor = target = the caller).
+//! - Five consecutive failures within one session end that session; the fifth answers
+//!   `token_revoked`. This is a safety rule, counted in the database (every instance sees
+//!   it) and kept when rate limits are off.
+//! - At most `REAUTH_FAILURE_BUDGET` (10) failures an hour per user are judged, on all these
+//!   routes together; further attempts are refused before any hashing.
+//! - A right password resets the session's count.
+
+use crate::db::sessions::{self, EndReason};
+use crate::db::{audit, users};
+use crate::deps::Deps;
+use crate::model::{Action, Authenticated, Event};
+use crate::passwords::HashError;
+use crate::rate_limit::Verdict;
+use crate::rate_limit::policy::{Limits, REAUTH_WINDOW};
+use crate::request::RequestMeta;
+
+/// Consecutive failures within a session that end it.
+pub const SESSION_FAILURES: i32 = 5;
+
+/// Why a re-authentication did not pass.
+#[derive(Debug)]
+pub(super) enum ReauthError {
+    /// The password is wrong.
+    WrongPassword,
+    /// The password was wrong for the fifth time in a row: the session is over.
+    SessionEnded,
+    /// Too many failures this hour: not judged.
+    RateLimited(Verdict),
+    Hashing(HashError),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for ReauthError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Database(error)
+    }
+}
+
+/// Checks the caller's `current_password`.
+pub(super) async fn check(
+    deps: &Deps,
+    caller: &Authenticated,
+    password: &str,
+    meta: &RequestMeta,
+) -> Result<(), ReauthError> {
+    let user_id = caller.user.id;
+    let limiter = &deps.limiter;
+    let budget = limiter.limits().reauth_failure_budget;
+    let window = Limits::reauth_window(user_id);
+    if limiter.enabled()
+        && let Some(wait) = limiter.window_wait(&window, budget, REAUTH_WINDOW).await
+    {
+        return Err(ReauthError::RateLimited(Verdict::blocked(budget, wait)));
+    }
+    let stored = users::password_hash(&deps.db, user_id).await?;
+    let right = deps
+        .passwords
+        .verify(password, stored.as_deref())
+        .await
+        .map_err(ReauthError::Hashing)?;
+    if right {
+        sessions::reauth_succeeded(&deps.db, caller.session_id).await?;
+        return Ok(());
+    }
+    if limiter.enabled() {
+        limiter.window_add(&window, budget, REAUTH_WINDOW).await;
+    }
+    let mut tx = deps.db.begin().await?;
+    let failures = sessions::reauth_failed(&mut *tx, caller.session_id).await?;
+    let ended = failures >= SESSION_FAILURES
+        && sessions::end(&mut *tx, caller.session_id, EndReason::ReauthFailed).await?;
+    let event = Event::failure(Action::UserReauthFailed, Some(user_id), Some(user_id), meta)
+        .with_details(serde_json::json!({
+            "consecutive_failures": failures,
+            "session_ended": ended,
+        }));
+    audit::insert(&mut *tx, &event).await?;
+    tx.commit().await?;
+    Err(if ended {
+        ReauthError::SessionEnded
+    } else {
+        ReauthError::WrongPassword
+    })
+}
