@@ -454,10 +454,11 @@ impl TestApp {
     }
 
     /// Every message in the outbox, oldest first, as (template, recipient). A message is
-    /// queued in the transaction of the request that causes it, so once the response is
-    /// back its row is there or it is not: showing that nothing was sent needs no waiting
-    /// for the SMTP server.
+    /// queued in the transaction of the request that causes it, or by the work it left for
+    /// after its response (recovery mail), which is waited for first: showing that nothing
+    /// was sent needs no waiting for the SMTP server.
     pub async fn outbox(&self) -> Vec<(String, String)> {
+        self.state.deps().background.idle().await;
         let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
             "SELECT template, key_id, recipient_ciphertext FROM email_outbox ORDER BY created_at, id",
         )

@@ -151,6 +151,13 @@ async fn session(
                 .and_then(|(_, rest)| rest.split_once('>'))
                 .map(|(address, _)| address.to_owned())
                 .unwrap_or_default();
+            // A mailbox named `reject…` does not exist, and the refusal names it, as real
+            // servers' do.
+            if address.to_ascii_lowercase().starts_with("reject") {
+                let refusal = format!("550 5.1.1 <{address}>: mailbox unavailable\r\n");
+                write.write_all(refusal.as_bytes()).await?;
+                continue;
+            }
             recipients.push(address);
             write.write_all(b"250 OK\r\n").await?;
         } else if command == "DATA" {

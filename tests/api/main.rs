@@ -12,6 +12,7 @@ mod binary;
 mod debug_output;
 mod errors;
 mod faults;
+mod hardening;
 mod health;
 mod layers;
 mod me;
