@@ -282,8 +282,8 @@ async fn the_old_address_undoes_a_completed_change() {
         .wait_for("ada@example.com", 4)
         .await
         .iter()
-        .filter_map(|m| m.token_for("/reset-password"))
-        .last()
+        .rev()
+        .find_map(|m| m.token_for("/reset-password"))
         .expect("a new reset link");
     let done = app
         .post(
