@@ -43,6 +43,7 @@ EXPECTED_REFUSALS = {
     # Mailed tokens: a well-formed token that was never issued is 400 with its own code.
     ("POST /api/v1/auth/reset-password", 400): lambda p: p.get("code") == "invalid_reset_token",
     ("POST /api/v1/auth/verify-email", 400): lambda p: p.get("code") == "invalid_verification_token",
+    ("POST /api/v1/auth/revert-email", 400): lambda p: p.get("code") == "invalid_revert_token",
     # Avatars are "decoded and checked by content ... other content: 415": any bytes sent as
     # image/png, image/jpeg or image/webp fit the schema, only real images are accepted.
     ("PUT /api/v1/users/me/avatar", 415): lambda p: p.get("code") == "unsupported_media_type",
