@@ -5,6 +5,7 @@
 //!
 //!     scripts/bench [--users N] [--duration SECONDS] [--smoke]
 
+mod keys;
 mod probe;
 mod report;
 mod seed;
@@ -39,10 +40,10 @@ struct Options {
     /// PostgreSQL server for the scratch databases.
     #[arg(long, default_value = "postgres://postgres@localhost:5432")]
     server: String,
-    /// Run only these scenarios (comma-separated: me, login, probe, refresh, list, register);
-    /// the machine's limits are always measured.
+    /// Run only these scenarios (comma-separated: me, login, probe, refresh, list, register,
+    /// keys); the machine's limits are always measured.
     #[arg(long, value_delimiter = ',',
-          value_parser = ["me", "login", "probe", "refresh", "list", "register"])]
+          value_parser = ["me", "login", "probe", "refresh", "list", "register", "keys"])]
     only: Vec<String>,
     /// Keep the seeded database `gatehouse_bench` afterwards (for EXPLAIN ANALYZE by hand).
     #[arg(long)]
@@ -56,6 +57,7 @@ impl Options {
 }
 
 const PORT: u16 = 18_080;
+const LIMITED_PORT: u16 = 18_081;
 const HELLO_PORT: u16 = 18_090;
 
 #[tokio::main]
@@ -91,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("seeded in {:.1} s", seeded_at.elapsed().as_secs_f64());
     let files = write_files(&work, &seeded).await?;
 
-    let (mut server, startup) = start_server(&options.binary, &url).await?;
+    let (mut server, startup) = start_server(&options.binary, &url, PORT, &[]).await?;
     let pid = server.id().unwrap_or_default();
     let base = format!("http://127.0.0.1:{PORT}");
     let me_url = format!("{base}/api/v1/users/me");
@@ -210,13 +212,52 @@ async fn main() -> anyhow::Result<()> {
         record("POST /auth/register", "50", register, &mut rows);
     }
 
-    let peak_rss_mb = peak_rss_mb(pid).await;
-    let _ = tokio::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status()
+    let peak_rss_mb = keys::rss_mb(pid, "VmHWM:").await;
+    let stopped = stop(&mut server, pid).await?;
+
+    // The limiter under a flood of keys, on a server of its own with limits on.
+    let flood = if options.wants("keys") {
+        let (mut limited, _) = start_server(
+            &options.binary,
+            &url,
+            LIMITED_PORT,
+            &[
+                ("RATE_LIMIT_ENABLED", "true"),
+                ("RATE_LIMIT_PER_IP", "4000000000/1m"),
+                ("TRUSTED_PROXIES", "127.0.0.1"),
+            ],
+        )
+        .await?;
+        let limited_pid = limited.id().unwrap_or_default();
+        let keys_wanted = if options.smoke { 20_000 } else { 1_000_000 };
+        let flood = keys::run(
+            &work,
+            &format!("http://127.0.0.1:{LIMITED_PORT}"),
+            limited_pid,
+            smoke_or(50),
+            duration,
+            keys_wanted,
+        )
         .await;
-    let stopped = server.wait().await?;
+        stop(&mut limited, limited_pid).await?;
+        let flood = flood?;
+        record("limiter: one client", "50", flood.one_client, &mut rows);
+        record(
+            "limiter: a new /64 each request",
+            "50",
+            flood.first_new,
+            &mut rows,
+        );
+        record(
+            &format!("limiter: same, after {} keys", flood.keys),
+            "50",
+            flood.after_flood,
+            &mut rows,
+        );
+        Some(flood)
+    } else {
+        None
+    };
 
     // The machine's own limits, measured in the same run.
     let hello = hello_world(&work, smoke_or(100), duration).await?;
@@ -245,6 +286,12 @@ async fn main() -> anyhow::Result<()> {
         startup.as_secs_f64() * 1000.0
     );
     println!("  service exit after SIGTERM:            {stopped}");
+    if let Some(flood) = &flood {
+        println!(
+            "  limiter RSS, one client / after {} keys: {:.1} MB / {:.1} MB",
+            flood.keys, flood.rss_one_client_mb, flood.rss_after_flood_mb
+        );
+    }
     let mut ratios = Vec::new();
     if let Some(me) = rows
         .iter()
@@ -265,7 +312,10 @@ async fn main() -> anyhow::Result<()> {
         "machine".into(),
         json!({"pgbench_select_tps": pgbench, "argon2id_hashes_per_second": argon2, "threads": threads(),
                "peak_rss_mb": peak_rss_mb, "startup_ms": startup.as_secs_f64() * 1000.0,
-               "users": options.users, "duration_s": options.duration}),
+               "users": options.users, "duration_s": options.duration,
+               "limiter_keys": flood.as_ref().map(|f| f.keys),
+               "limiter_rss_one_client_mb": flood.as_ref().map(|f| f.rss_one_client_mb),
+               "limiter_rss_after_flood_mb": flood.as_ref().map(|f| f.rss_after_flood_mb)}),
     );
     tokio::fs::write(
         work.join("results.json"),
@@ -337,23 +387,27 @@ async fn run_checked(binary: &Path, args: &[&str], url: &str) -> anyhow::Result<
     Ok(())
 }
 
-/// Starts the server with rate limits off; returns it and the time from start to ready.
+/// Starts the server on `port` with rate limits off unless `env` says otherwise; returns it
+/// and the time from start to ready.
 async fn start_server(
     binary: &Path,
     url: &str,
+    port: u16,
+    env: &[(&str, &str)],
 ) -> anyhow::Result<(tokio::process::Child, Duration)> {
     let started = Instant::now();
     let child = tokio::process::Command::new(binary)
         .env("DATABASE_URL", url)
-        .env("BIND_ADDR", format!("127.0.0.1:{PORT}"))
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("RATE_LIMIT_ENABLED", "false")
         .env("LOG_FORMAT", "json")
         .env_remove("GATEHOUSE_ENV")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
     let client = reqwest::Client::new();
-    let ready_url = format!("http://127.0.0.1:{PORT}/health/ready");
+    let ready_url = format!("http://127.0.0.1:{port}/health/ready");
     while started.elapsed() < Duration::from_secs(30) {
         if client
             .get(&ready_url)
@@ -368,15 +422,17 @@ async fn start_server(
     bail!("the server did not become ready")
 }
 
-async fn peak_rss_mb(pid: u32) -> f64 {
-    let status = tokio::fs::read_to_string(format!("/proc/{pid}/status"))
-        .await
-        .unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+/// SIGTERM, then the exit status.
+async fn stop(
+    server: &mut tokio::process::Child,
+    pid: u32,
+) -> anyhow::Result<std::process::ExitStatus> {
+    let _ = tokio::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .await;
+    Ok(server.wait().await?)
 }
 
 async fn hello_world(

@@ -116,6 +116,30 @@ function request()
 end
 "#
         }
+        "one-client" => {
+            r#"
+-- Every request from one client behind the trusted proxy: one rate-limit key.
+function request()
+  return wrk.format("GET", "/health/live", {["X-Forwarded-For"] = "2001:db8::1"})
+end
+"#
+        }
+        "new-clients" => {
+            r#"
+-- Every request from a /64 never seen before (args[1] keeps runs apart), as a client
+-- rotating its IPv6 prefixes would send them.
+local n = 0
+local run = 0
+function init(args)
+  run = tonumber(args[1]) or 0
+end
+function request()
+  n = n + 1
+  local xff = string.format("2001:%x:%x:%x::1", run * 16 + id, math.floor(n / 65536) % 65536, n % 65536)
+  return wrk.format("GET", "/health/live", {["X-Forwarded-For"] = xff})
+end
+"#
+        }
         _ => {
             r#"
 function request()
@@ -134,6 +158,23 @@ pub async fn run(
     connections: usize,
     duration: Duration,
     data: &[&Path],
+) -> anyhow::Result<Figures> {
+    let args: Vec<String> = data
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_with(work_dir, scenario, url, connections, duration, &args).await
+}
+
+/// [`run`] with the script's arguments given as text.
+pub async fn run_with(
+    work_dir: &Path,
+    scenario: &str,
+    url: &str,
+    connections: usize,
+    duration: Duration,
+    data: &[&str],
 ) -> anyhow::Result<Figures> {
     let script_path: PathBuf = work_dir.join(format!("{scenario}.lua"));
     tokio::fs::write(&script_path, format!("{COMMON}\n{}", script(scenario))).await?;
