@@ -20,7 +20,7 @@ use utoipa_swagger_ui::{SwaggerUi, Url};
 use crate::config::Settings;
 use crate::db;
 use crate::http::error::ApiError;
-use crate::http::{middleware, openapi, openapi30, rate_limit, routes};
+use crate::http::{middleware, openapi, openapi30, rate_limit};
 use crate::mail::transport::TransportError;
 use crate::mailer::Worker;
 
@@ -45,7 +45,7 @@ pub fn router(state: AppState) -> Router {
                 "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
             ),
         ));
-    with_middleware(api.merge(docs).merge(routes::pages::router()), state)
+    with_middleware(api.merge(docs), state)
 }
 
 /// Wraps routes in the service's middleware stack and gives them the state. The layers

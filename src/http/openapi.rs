@@ -34,6 +34,8 @@ use crate::http::state::AppState;
         (name = "users", description = "Administration of users (see the permission table), and public avatars."),
         (name = "audit", description = "The audit trail."),
         (name = "operations", description = "Health, readiness and metrics."),
+        (name = "pages", description = "The HTML pages that mailed links open (not JSON): each acts only \
+                                        when its button is pressed, so link scanners cannot use up a token."),
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
@@ -150,6 +152,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::health::router())
         .merge(routes::jwks::router())
+        .merge(routes::pages::router())
         .nest("/api/v1/auth", routes::auth::router())
         .nest("/api/v1/users/me", routes::me::router())
         .nest("/api/v1/users", routes::users::router())

@@ -8,6 +8,8 @@
 //! - At most `REAUTH_FAILURE_BUDGET` (10) failures an hour per user are judged, on all these
 //!   routes together; further attempts are refused before any hashing.
 //! - A right password resets the session's count.
+//! - A refusal by that budget is audited like every limit's (`auth.rate_limited`,
+//!   `limit: reauth_budget`), at most once a minute per user.
 
 use crate::db::sessions::{self, EndReason};
 use crate::db::{audit, users};
@@ -54,6 +56,7 @@ pub(super) async fn check(
     if limiter.enabled()
         && let Some(wait) = limiter.window_wait(&window, budget, REAUTH_WINDOW).await
     {
+        record_refusal(deps, &window, user_id, meta).await;
         return Err(ReauthError::RateLimited(Verdict::blocked(budget, wait)));
     }
     let stored = users::password_hash(&deps.db, user_id).await?;
@@ -85,4 +88,18 @@ pub(super) async fn check(
     } else {
         ReauthError::WrongPassword
     })
+}
+
+/// Records that the hourly budget refused an attempt, at most once a minute per user, so a
+/// flood of refusals is not a flood of inserts. A failed write is logged only: the refusal
+/// stands either way.
+async fn record_refusal(deps: &Deps, window: &str, user_id: uuid::Uuid, meta: &RequestMeta) {
+    if !deps.limiter.first_in_a_while(window) {
+        return;
+    }
+    let event = Event::failure(Action::AuthRateLimited, Some(user_id), Some(user_id), meta)
+        .with_details(serde_json::json!({"limit": "reauth_budget"}));
+    if let Err(error) = audit::insert(&deps.db, &event).await {
+        tracing::warn!(%error, "could not record a re-authentication refusal");
+    }
 }

@@ -128,6 +128,16 @@ async fn failed_reauthentications_are_capped_per_user_and_hour() {
         3,
         "the refused attempt was not judged"
     );
+    assert_eq!(
+        count(
+            &app.pool,
+            "SELECT count(*) FROM audit_events WHERE action = 'auth.rate_limited' \
+             AND details->>'limit' = 'reauth_budget' AND target_id = actor_id",
+        )
+        .await,
+        1,
+        "the refusal is on record, naming the user"
+    );
 }
 
 /// The notice mail recommends a password change; the pending change must not survive it.

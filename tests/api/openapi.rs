@@ -29,8 +29,29 @@ async fn the_service_serves_its_document() {
             .unwrap_or_default()
             .starts_with("3.1")
     );
-    for path in ["/health/live", "/health/ready", "/metrics"] {
+    for path in [
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+        "/api/v1/auth/revert-email",
+    ] {
         assert!(served["paths"][path].is_object(), "{path} documented");
+    }
+    // The pages of mailed links are HTML, documented as such with both of their methods.
+    for page in ["/verify-email", "/reset-password", "/revert-email"] {
+        for method in ["get", "post"] {
+            let operation = &served["paths"][page][method];
+            assert_eq!(operation["tags"][0], "pages", "{method} {page}");
+            assert!(
+                operation["responses"]["200"]["content"]["text/html"].is_object(),
+                "{method} {page} answers HTML"
+            );
+        }
+        let form = &served["paths"][page]["post"]["requestBody"]["content"];
+        assert!(
+            form["application/x-www-form-urlencoded"].is_object(),
+            "{page}"
+        );
     }
     assert!(served["components"]["schemas"]["Problem"].is_object());
 }

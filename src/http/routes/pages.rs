@@ -1,14 +1,18 @@
 //! The pages that mailed links open: `/verify-email`, `/reset-password` and `/revert-email`. They only
 //! act when the person presses the button (a POST of the form), so a mail scanner that
 //! prefetches links cannot use up a token. Plain HTML forms: no script needed.
+//!
+//! They are in the OpenAPI document (tag `pages`, `text/html`), so that whoever puts a
+//! proxy or a frontend in front of the service sees every path it answers.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{AuthError, recovery, verification};
 use crate::http::client::ClientMeta;
@@ -18,17 +22,19 @@ use crate::mail::templates::escape_html;
 /// Content security policy of the pages: no script at all, forms only to ourselves.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Routes of this module (not part of the JSON API, so not in the OpenAPI document).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/verify-email", get(verify_form).post(verify_submit))
-        .route("/reset-password", get(reset_form).post(reset_submit))
-        .route("/revert-email", get(revert_form).post(revert_submit))
+/// Routes of this module.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(verify_form, verify_submit))
+        .routes(routes!(reset_form, reset_submit))
+        .routes(routes!(revert_form, revert_submit))
 }
 
-/// A page's token (redacted in `Debug`).
-#[derive(Default, Deserialize)]
+/// A page's token (redacted in `Debug`): the form its button posts.
+#[derive(Default, Deserialize, ToSchema)]
+#[schema(as = LinkForm)]
 struct TokenQuery {
+    /// The token of the mailed link (a missing or wrong one shows "This link does not work").
     #[serde(default)]
     token: String,
 }
@@ -40,13 +46,19 @@ impl std::fmt::Debug for TokenQuery {
 }
 
 /// The reset form (redacted in `Debug`).
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, ToSchema)]
+#[schema(as = ResetPasswordForm)]
 struct ResetForm {
+    /// The token of the mailed link.
     #[serde(default)]
     token: String,
+    /// The new password (the password rules apply).
     #[serde(default)]
+    #[schema(format = Password)]
     new_password: String,
+    /// The same again; two different ones show the form again (422).
     #[serde(default)]
+    #[schema(format = Password)]
     confirm_password: String,
 }
 
@@ -138,6 +150,14 @@ fn token_of(query: Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// The page of a verification link.
+#[utoipa::path(
+    get, path = "/verify-email", tag = "pages", security(),
+    params(("token" = Option<String>, Query, description = "The token of the mailed link.")),
+    responses(
+        (status = 200, description = "The page of a verification link: a button that posts the token. It changes nothing by itself.", body = String, content_type = "text/html"),
+    )
+)]
 async fn verify_form(RawQuery(query): RawQuery) -> Response {
     let token = token_of(query);
     page(
@@ -147,6 +167,17 @@ async fn verify_form(RawQuery(query): RawQuery) -> Response {
     )
 }
 
+/// Confirms the address when the page's button is pressed.
+#[utoipa::path(
+    post, path = "/verify-email", tag = "pages", security(),
+    request_body(content = TokenQuery, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Done, as `POST /api/v1/auth/verify-email`: the address is confirmed.", body = String, content_type = "text/html"),
+        (status = 400, description = "The link is unknown, used or expired.", body = String, content_type = "text/html"),
+        (status = 409, description = "Another account uses the address now.", body = String, content_type = "text/html"),
+        (status = 503, description = "The database is unavailable: try again.", body = String, content_type = "text/html"),
+    )
+)]
 async fn verify_submit(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
@@ -179,6 +210,14 @@ async fn verify_submit(
     }
 }
 
+/// The page of the link that undoes an email change.
+#[utoipa::path(
+    get, path = "/revert-email", tag = "pages", security(),
+    params(("token" = Option<String>, Query, description = "The token of the mailed link.")),
+    responses(
+        (status = 200, description = "The page of the link that undoes an email change: a button that posts the token. It changes nothing by itself.", body = String, content_type = "text/html"),
+    )
+)]
 async fn revert_form(RawQuery(query): RawQuery) -> Response {
     let token = token_of(query);
     page(
@@ -188,6 +227,17 @@ async fn revert_form(RawQuery(query): RawQuery) -> Response {
     )
 }
 
+/// Undoes the email change when the page's button is pressed.
+#[utoipa::path(
+    post, path = "/revert-email", tag = "pages", security(),
+    request_body(content = TokenQuery, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Done, as `POST /api/v1/auth/revert-email`: the old address is back and every session has ended.", body = String, content_type = "text/html"),
+        (status = 400, description = "The link is unknown, used or expired.", body = String, content_type = "text/html"),
+        (status = 409, description = "Another account uses the address now.", body = String, content_type = "text/html"),
+        (status = 503, description = "The database is unavailable: try again.", body = String, content_type = "text/html"),
+    )
+)]
 async fn revert_submit(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
@@ -221,6 +271,14 @@ async fn revert_submit(
     }
 }
 
+/// The page of a reset or invitation link.
+#[utoipa::path(
+    get, path = "/reset-password", tag = "pages", security(),
+    params(("token" = Option<String>, Query, description = "The token of the mailed link.")),
+    responses(
+        (status = 200, description = "The page of a reset or invitation link: a form for the new password. It changes nothing by itself.", body = String, content_type = "text/html"),
+    )
+)]
 async fn reset_form(RawQuery(query): RawQuery) -> Response {
     let token = token_of(query);
     page(
@@ -230,6 +288,17 @@ async fn reset_form(RawQuery(query): RawQuery) -> Response {
     )
 }
 
+/// Sets the new password when the form is sent.
+#[utoipa::path(
+    post, path = "/reset-password", tag = "pages", security(),
+    request_body(content = ResetForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Done, as `POST /api/v1/auth/reset-password`: the password is set and every session has ended.", body = String, content_type = "text/html"),
+        (status = 400, description = "The link is unknown, used or expired.", body = String, content_type = "text/html"),
+        (status = 422, description = "The two passwords differ or break a password rule: the form again, saying why.", body = String, content_type = "text/html"),
+        (status = 503, description = "The database is unavailable: try again.", body = String, content_type = "text/html"),
+    )
+)]
 async fn reset_submit(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
