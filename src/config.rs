@@ -93,7 +93,8 @@ pub struct Config {
     #[arg(long, env = "JWT_SIGNING_KEY_FILE")]
     pub jwt_signing_key_file: Option<PathBuf>,
 
-    /// Comma-separated PEM keys of retired signers, still accepted and published.
+    /// Comma-separated PEM keys of retired signers (private PKCS#8, or public SPKI), still
+    /// accepted and published.
     #[arg(long, env = "JWT_VERIFY_KEY_FILES", value_delimiter = ',')]
     pub jwt_verify_key_files: Vec<PathBuf>,
 
@@ -380,6 +381,10 @@ pub enum ConfigError {
     },
     #[error("{name}: {path} is not a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)")]
     NotPkcs8Pem { name: &'static str, path: String },
+    #[error(
+        "JWT_VERIFY_KEY_FILES: {0} is not a PEM key (-----BEGIN PRIVATE KEY----- or -----BEGIN PUBLIC KEY-----)"
+    )]
+    NotVerifyKeyPem(String),
     #[error("EMAIL_FROM is not a mailbox (`Name <address>` or `address`): {0}")]
     MailFrom(String),
     /// A bootstrap admin setting that breaks a rule every account follows.
@@ -439,7 +444,7 @@ impl Config {
             .iter()
             .filter(|p| !p.as_os_str().is_empty())
         {
-            let pem = read_private_key_pem("JWT_VERIFY_KEY_FILES", path)?;
+            let pem = read_verify_key_pem(path)?;
             if production && is_development_jwt_key(&pem) {
                 return Err(ConfigError::DevelopmentKeyInProduction(
                     "JWT_VERIFY_KEY_FILES",
@@ -622,6 +627,22 @@ fn is_development_jwt_key(pem: &str) -> bool {
         (Ok(key), Ok(development)) => key == development,
         _ => false,
     }
+}
+
+/// A retired signer: its private key (PKCS#8) or only its public half (SPKI).
+fn read_verify_key_pem(path: &PathBuf) -> Result<String, ConfigError> {
+    let pem = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+        name: "JWT_VERIFY_KEY_FILES",
+        path: path.display().to_string(),
+        source,
+    })?;
+    let start = pem.trim_start();
+    if !start.starts_with("-----BEGIN PRIVATE KEY-----")
+        && !start.starts_with("-----BEGIN PUBLIC KEY-----")
+    {
+        return Err(ConfigError::NotVerifyKeyPem(path.display().to_string()));
+    }
+    Ok(pem)
 }
 
 fn read_private_key_pem(name: &'static str, path: &PathBuf) -> Result<String, ConfigError> {
@@ -956,6 +977,17 @@ MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
 
     #[test]
     fn production_knows_the_development_key_by_its_material_everywhere() {
+        /// `openssl pkey -pubout` of the development key.
+        const DEV_JWT_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEA8WHvVfWjS1qpGKSfq3DHoi+vlGMlJibYF6xu6Qik0Ww=
+-----END PUBLIC KEY-----
+";
+        /// A P-256 public key (of the test key in `tokens`).
+        const P256_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfhVBr/I3U6i/iOwlPTuxQ9YnbZGJ
+IIXh+I+foR+aBGCmCb9vkn/OcLQBrUjq422vZrbaWMHvTs1OS1KBUSfnew==
+-----END PUBLIC KEY-----
+";
         let dir = std::env::temp_dir().join(format!("gatehouse-cfg-rewrap-{}", std::process::id()));
         std::fs::create_dir_all(&dir).ok();
         // The same key with its base64 wrapped at 20 characters: other text, same key.
@@ -1013,7 +1045,34 @@ MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
                 "JWT_VERIFY_KEY_FILES holds the public development key, refused when GATEHOUSE_ENV=production"
             )
         );
+        // Its public half alone is the same key.
+        let dev_public = dir.join("dev-public.pem");
+        std::fs::write(&dev_public, DEV_JWT_PUBLIC_PEM).ok();
+        assert_eq!(
+            refused(&own, &dev_public.to_string_lossy()).as_deref(),
+            Some(
+                "JWT_VERIFY_KEY_FILES holds the public development key, refused when GATEHOUSE_ENV=production"
+            )
+        );
         assert_eq!(refused(&own, ""), None);
+        // Another key's public half is a retired signer like any other.
+        let other_public = dir.join("other-public.pem");
+        std::fs::write(&other_public, P256_PUBLIC_PEM).ok();
+        assert_eq!(refused(&own, &other_public.to_string_lossy()), None);
+        // Neither private nor public PEM: named.
+        let junk = dir.join("junk.pem");
+        std::fs::write(
+            &junk,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .ok();
+        let junk = junk.to_string_lossy().to_string();
+        assert_eq!(
+            refused(&own, &junk),
+            Some(format!(
+                "JWT_VERIFY_KEY_FILES: {junk} is not a PEM key (-----BEGIN PRIVATE KEY----- or -----BEGIN PUBLIC KEY-----)"
+            ))
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 

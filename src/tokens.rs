@@ -107,7 +107,8 @@ pub struct TokenKeys {
 }
 
 impl TokenKeys {
-    /// Loads the signing key and the retired keys (PKCS#8 PEM, Ed25519 or P-256).
+    /// Loads the signing key (PKCS#8 PEM, Ed25519 or P-256) and the retired keys (the same,
+    /// or only their public half as SPKI PEM: a retired key signs nothing more).
     pub fn from_pems(
         signing_pem: &str,
         retired_pems: &[String],
@@ -122,7 +123,7 @@ impl TokenKeys {
         let kid = signing_jwk.common.key_id.clone().unwrap_or_default();
         let mut jwks = vec![signing_jwk];
         for (index, pem) in retired_pems.iter().enumerate() {
-            let (_, _, jwk) = load_pem(pem)
+            let jwk = public_jwk(pem)
                 .map_err(|e| KeyError(format!("JWT_VERIFY_KEY_FILES (key {}): {e}", index + 1)))?;
             if !jwks.iter().any(|k| k.common.key_id == jwk.common.key_id) {
                 jwks.push(jwk);
@@ -223,13 +224,46 @@ impl TokenKeys {
     }
 }
 
-/// The key id (RFC 7638 thumbprint of the public key) of a PKCS#8 PEM private key: the same
-/// for the same key however its PEM is written.
+/// The key id (RFC 7638 thumbprint of the public key) of a PEM key, private (PKCS#8) or
+/// public (SPKI): the same for a key and its public half, however the PEM is written.
 pub fn key_id(pem: &str) -> Result<String, String> {
-    let (_, _, jwk) = load_pem(pem)?;
-    jwk.common
+    public_jwk(pem)?
+        .common
         .key_id
         .ok_or_else(|| "the key has no thumbprint".to_owned())
+}
+
+/// The header of a public key in SPKI PEM.
+const PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----";
+
+/// The public JWK (with its thumbprint as `kid`) of a PEM key: a PKCS#8 private key, or an
+/// SPKI public key (Ed25519 or P-256).
+fn public_jwk(pem: &str) -> Result<Jwk, String> {
+    if !pem.trim_start().starts_with(PUBLIC_PEM) {
+        return load_pem(pem).map(|(_, _, jwk)| jwk);
+    }
+    const NOT_PUBLIC: &str = "not an Ed25519 or P-256 public key in SPKI PEM";
+    let (key, algorithm) = match DecodingKey::from_ed_pem(pem.as_bytes()) {
+        Ok(key) => (key, Algorithm::EdDSA),
+        Err(_) => match DecodingKey::from_ec_pem(pem.as_bytes()) {
+            Ok(key) => (key, Algorithm::ES256),
+            Err(_) => return Err(NOT_PUBLIC.into()),
+        },
+    };
+    let mut jwk = Jwk::from_decoding_key(&key, Some(algorithm)).map_err(|_| NOT_PUBLIC)?;
+    if let jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(ec) = &jwk.algorithm
+        && ec.curve != jsonwebtoken::jwk::EllipticCurve::P256
+    {
+        return Err(NOT_PUBLIC.into());
+    }
+    let kid = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|e| e.to_string())?;
+    jwk.common.key_id = Some(kid);
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    // The key must be usable for verifying, checked now rather than at the first token.
+    DecodingKey::from_jwk(&jwk).map_err(|e| format!("{NOT_PUBLIC}: {e}"))?;
+    Ok(jwk)
 }
 
 /// Parses a PKCS#8 PEM private key; returns it with its algorithm and public JWK, whose
@@ -322,6 +356,58 @@ heH4j5+hH5oEYKYJv2+Sf85wtAGtSOrjba9mttpYwe9OzU5LUoFRJ+d7
             header.and_then(|h| h.kid),
             keys.jwks().keys[0].common.key_id.clone()
         );
+    }
+
+    /// `openssl pkey -pubout` of `P256_PEM`.
+    const P256_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfhVBr/I3U6i/iOwlPTuxQ9YnbZGJ
+IIXh+I+foR+aBGCmCb9vkn/OcLQBrUjq422vZrbaWMHvTs1OS1KBUSfnew==
+-----END PUBLIC KEY-----
+";
+
+    /// `openssl pkey -pubout` of the development key.
+    const DEV_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEA8WHvVfWjS1qpGKSfq3DHoi+vlGMlJibYF6xu6Qik0Ww=
+-----END PUBLIC KEY-----
+";
+
+    #[test]
+    fn a_retired_signer_may_be_given_by_its_public_key_alone() {
+        for (private, public) in [
+            (P256_PEM, P256_PUBLIC_PEM),
+            (DEV_JWT_SIGNING_KEY_PEM, DEV_PUBLIC_PEM),
+        ] {
+            assert_eq!(
+                key_id(public),
+                key_id(private),
+                "the same kid for both halves"
+            );
+            let old = keys(private, &[]);
+            let token = old
+                .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
+                .unwrap_or_default();
+            let other = generate_ed25519_pem();
+            let rotated = keys(&other, &[public.to_owned()]);
+            assert!(
+                rotated.verify(&token).is_ok(),
+                "a token of the retired key verifies"
+            );
+            assert_eq!(rotated.jwks().keys.len(), 2);
+            assert_eq!(
+                rotated.jwks().keys[1],
+                old.jwks().keys[0],
+                "published as before"
+            );
+        }
+        let broken = P256_PUBLIC_PEM.replace("MFkw", "MFkX");
+        let refused = TokenKeys::from_pems(
+            DEV_JWT_SIGNING_KEY_PEM,
+            &[broken],
+            "gatehouse",
+            "gatehouse",
+            std::time::Duration::from_secs(900),
+        );
+        assert!(refused.is_err());
     }
 
     #[test]
