@@ -197,7 +197,8 @@ pub fn latest_version() -> i64 {
 }
 
 /// True when the newest applied migration is the newest this binary knows. One cheap
-/// query, used by the readiness probe.
+/// query, used by the readiness probe. Checked at run time, not by `query!`: the table is
+/// sqlx's own and may not exist yet (42P01), which the offline check cannot describe.
 pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
     let newest: Option<i64> =
         sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
