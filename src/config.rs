@@ -106,6 +106,10 @@ pub struct Config {
     #[arg(long, env = "JWT_AUDIENCE", default_value = "gatehouse", value_parser = parse_non_empty)]
     pub jwt_audience: String,
 
+    /// The issuer name authenticator apps show for this service's TOTP codes.
+    #[arg(long, env = "MFA_ISSUER", default_value = "Gatehouse", value_parser = parse_non_empty)]
+    pub mfa_issuer: String,
+
     /// Access token lifetime in seconds.
     #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -331,6 +335,8 @@ pub struct TokenSettings {
     pub refresh_ttl: Duration,
     /// How long a just-rotated refresh token still refreshes (zero: never).
     pub refresh_reuse_grace: Duration,
+    /// `MFA_ISSUER`: the name authenticator apps show.
+    pub mfa_issuer: String,
 }
 
 /// Outgoing mail.
@@ -583,6 +589,7 @@ impl Config {
                 access_ttl: Duration::from_secs(self.access_token_ttl),
                 refresh_ttl: Duration::from_secs(self.refresh_token_ttl),
                 refresh_reuse_grace: Duration::from_secs(self.refresh_reuse_grace),
+                mfa_issuer: self.mfa_issuer,
             },
             keys,
             mail: MailSettings {

@@ -29,6 +29,8 @@ impl fmt::Debug for EncryptionKeys {
 pub enum Purpose {
     Email,
     Outbox,
+    /// A user's TOTP secret.
+    TotpSecret,
 }
 
 impl Purpose {
@@ -36,6 +38,7 @@ impl Purpose {
         match self {
             Self::Email => b"gatehouse:email",
             Self::Outbox => b"gatehouse:outbox",
+            Self::TotpSecret => b"gatehouse:totp-secret",
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::crypto::{BlindIndex, CryptoError, FieldCipher, Purpose, Sealed};
 use crate::db::PoolSettings;
 use crate::db::reserved::Reserved;
 use crate::images::ImageWorkers;
+use crate::mfa::RecoveryCodeHasher;
 use crate::model::Email;
 use crate::passwords::{HashError, Passwords};
 use crate::rate_limit::RateLimiter;
@@ -26,6 +27,8 @@ pub struct Deps {
     pub reserved: Reserved,
     pub cipher: Arc<FieldCipher>,
     pub blind_index: BlindIndex,
+    /// Keyed hashes of recovery codes (keyed by the blind-index key, under its own label).
+    pub recovery_codes: RecoveryCodeHasher,
     pub passwords: Passwords,
     pub tokens: TokenKeys,
     /// Woken when mail is queued, so the mailer sends it at once.
@@ -111,6 +114,7 @@ impl Deps {
         Ok(Self {
             cipher: Arc::new(FieldCipher::new(settings.keys.encryption.expose())),
             blind_index: BlindIndex::new(*settings.keys.blind_index.expose()),
+            recovery_codes: RecoveryCodeHasher::new(*settings.keys.blind_index.expose()),
             passwords: Passwords::new(settings.password_hash_threads)?,
             tokens,
             outbox_wake: Arc::new(Notify::new()),

@@ -31,6 +31,8 @@ pub mod crypto;
 pub mod images;
 /// Outgoing mail: templates and transports.
 pub mod mail;
+/// Two-step sign-in, the mechanism: TOTP codes, recovery codes, the otpauth URI and QR.
+pub mod mfa;
 /// The domain's types: users, their inputs, listings, audit events.
 pub mod model;
 /// Page numbers and sizes of listings.

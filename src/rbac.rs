@@ -19,6 +19,8 @@ pub enum Permission {
     CreateUser,
     ChangeRole,
     RevokeSessions,
+    /// Switch off another user's two-step sign-in (a lost phone).
+    ResetMfa,
     ReadAllAudit,
 }
 
@@ -54,6 +56,7 @@ pub const RULES: &[(Permission, Role, Scope)] = &[
     (Permission::CreateUser, Role::Admin, Scope::Any),
     (Permission::ChangeRole, Role::Admin, Scope::NotSelf),
     (Permission::RevokeSessions, Role::Admin, Scope::Any),
+    (Permission::ResetMfa, Role::Admin, Scope::Any),
     (Permission::ReadAllAudit, Role::Admin, Scope::Any),
 ];
 

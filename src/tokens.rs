@@ -27,6 +27,10 @@ pub struct Claims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: Uuid,
+    /// How the session was signed in (RFC 8176): `["pwd"]`, `["pwd", "otp"]` or `["hwk"]`.
+    /// Tokens issued before it existed carry none.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// Clock skew tolerated on `exp` and `nbf`.
@@ -168,7 +172,13 @@ impl TokenKeys {
     }
 
     /// Signs a new access token for a session.
-    pub fn issue(&self, user_id: Uuid, session_id: Uuid, role: Role) -> Result<String, KeyError> {
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        role: Role,
+        amr: &[String],
+    ) -> Result<String, KeyError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -180,6 +190,7 @@ impl TokenKeys {
             nbf: now,
             exp: now + self.ttl_seconds,
             jti: Uuid::now_v7(),
+            amr: amr.to_vec(),
         };
         let mut header = Header::new(self.algorithm);
         header.kid = Some(self.kid.clone());
@@ -324,6 +335,10 @@ heH4j5+hH5oEYKYJv2+Sf85wtAGtSOrjba9mttpYwe9OzU5LUoFRJ+d7
 -----END PRIVATE KEY-----
 ";
 
+    fn pwd() -> Vec<String> {
+        vec!["pwd".to_owned()]
+    }
+
     fn keys(signing: &str, retired: &[String]) -> TokenKeys {
         TokenKeys::from_pems(
             signing,
@@ -339,7 +354,9 @@ heH4j5+hH5oEYKYJv2+Sf85wtAGtSOrjba9mttpYwe9OzU5LUoFRJ+d7
     fn issued_tokens_verify_and_carry_the_contract_claims() {
         let keys = keys(DEV_JWT_SIGNING_KEY_PEM, &[]);
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
-        let token = keys.issue(user, session, Role::Manager).unwrap_or_default();
+        let token = keys
+            .issue(user, session, Role::Manager, &pwd())
+            .unwrap_or_default();
         let claims = keys.verify(&token);
         let Ok(claims) = claims else {
             panic!("verify: {claims:?}")
@@ -349,6 +366,7 @@ heH4j5+hH5oEYKYJv2+Sf85wtAGtSOrjba9mttpYwe9OzU5LUoFRJ+d7
             (user, session, Role::Manager)
         );
         assert_eq!(claims.exp - claims.iat, 900);
+        assert_eq!(claims.amr, ["pwd"]);
         assert_eq!(claims.iss, "gatehouse");
         let header = jsonwebtoken::decode_header(&token).ok();
         assert_eq!(header.as_ref().map(|h| h.alg), Some(Algorithm::EdDSA));
@@ -384,7 +402,7 @@ MCowBQYDK2VwAyEA8WHvVfWjS1qpGKSfq3DHoi+vlGMlJibYF6xu6Qik0Ww=
             );
             let old = keys(private, &[]);
             let token = old
-                .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
+                .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User, &pwd())
                 .unwrap_or_default();
             let other = generate_ed25519_pem();
             let rotated = keys(&other, &[public.to_owned()]);
@@ -415,7 +433,7 @@ MCowBQYDK2VwAyEA8WHvVfWjS1qpGKSfq3DHoi+vlGMlJibYF6xu6Qik0Ww=
         let keys = keys(P256_PEM, &[]);
         assert_eq!(keys.algorithm(), Algorithm::ES256);
         let token = keys
-            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User, &pwd())
             .unwrap_or_default();
         assert!(keys.verify(&token).is_ok());
     }
@@ -424,7 +442,7 @@ MCowBQYDK2VwAyEA8WHvVfWjS1qpGKSfq3DHoi+vlGMlJibYF6xu6Qik0Ww=
     fn retired_keys_still_verify_and_stay_published() {
         let old = keys(P256_PEM, &[]);
         let token = old
-            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User, &pwd())
             .unwrap_or_default();
         let rotated = keys(DEV_JWT_SIGNING_KEY_PEM, &[P256_PEM.to_owned()]);
         assert!(rotated.verify(&token).is_ok());
@@ -449,7 +467,7 @@ MCowBQYDK2VwAyEA8WHvVfWjS1qpGKSfq3DHoi+vlGMlJibYF6xu6Qik0Ww=
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let token = other_aud
-            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User, &pwd())
             .unwrap_or_default();
         assert_eq!(ours.verify(&token), Err(TokenError::Invalid));
 
@@ -470,7 +488,7 @@ MCowBQYDK2VwAyEA8WHvVfWjS1qpGKSfq3DHoi+vlGMlJibYF6xu6Qik0Ww=
     fn cached_tokens_still_expire() {
         let keys = keys(DEV_JWT_SIGNING_KEY_PEM, &[]);
         let token = keys
-            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User)
+            .issue(Uuid::now_v7(), Uuid::now_v7(), Role::User, &pwd())
             .unwrap_or_default();
         assert!(keys.verify(&token).is_ok());
         assert!(keys.verify(&token).is_ok(), "served from the cache");
@@ -523,7 +541,7 @@ MCowBQYDK2VwAyEA8WHvVfWjS1qpGKSfq3DHoi+vlGMlJibYF6xu6Qik0Ww=
         static GENUINE: LazyLock<[String; 2]> = LazyLock::new(|| {
             let es256 = keys(P256_PEM, &[]);
             let issue = |keys: &TokenKeys| {
-                keys.issue(Uuid::now_v7(), Uuid::now_v7(), Role::Admin)
+                keys.issue(Uuid::now_v7(), Uuid::now_v7(), Role::Admin, &pwd())
                     .unwrap_or_else(|e| panic!("issue: {e}"))
             };
             [issue(&KEYS), issue(&es256)]

@@ -133,6 +133,8 @@ pub async fn seed(
     let mut refresh_tokens = Vec::with_capacity(refresh);
     let mut admin_token = String::new();
     let total = sessions + refresh;
+    // Sessions are inserted with the column's default `amr`, a password sign-in.
+    let amr = ["pwd".to_owned()];
     for chunk_start in (0..total).step_by(5_000) {
         let chunk_end = (chunk_start + 5_000).min(total);
         let (mut session_ids, mut user_ids, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
@@ -151,7 +153,7 @@ pub async fn seed(
                 } else {
                     Role::User
                 };
-                let access = deps.tokens.issue(user, session, role)?;
+                let access = deps.tokens.issue(user, session, role, &amr)?;
                 if n % ids.len() == 0 && admin_token.is_empty() {
                     admin_token = access.clone();
                 }

@@ -32,6 +32,13 @@ pub enum AuthError {
     InvalidResetToken,
     #[error("the revert token is invalid, used or expired")]
     InvalidRevertToken,
+    /// The password was right and the account signs in in two steps: answer the
+    /// challenge at `/auth/login/mfa`.
+    #[error("the second step of the sign-in is required")]
+    MfaRequired(super::mfa::MfaChallenge),
+    /// A wrong code for a live challenge.
+    #[error("the second-step code is wrong")]
+    InvalidMfaCode,
     /// A limit refused the attempt; the verdict says until when.
     #[error("too many attempts")]
     RateLimited(Verdict),

@@ -12,6 +12,7 @@ use crate::db::one_time;
 use crate::db::sessions::{self, EndReason};
 use crate::db::{audit, users};
 use crate::deps::Deps;
+use crate::mfa::LoginMethod;
 use crate::model::{Action, Authenticated, Email, Event, Role, Status};
 use crate::request::RequestMeta;
 use crate::tokens::TokenError;
@@ -36,29 +37,71 @@ impl std::fmt::Debug for TokenPair {
     }
 }
 
-fn pair(
+/// A session just opened, before its tokens are signed.
+pub(super) struct Opened {
+    session_id: Uuid,
+    refresh_token: String,
+    amr: Vec<String>,
+}
+
+/// Signs the access token of a session and pairs it with its refresh token.
+pub(super) fn pair(
     deps: &Deps,
     user_id: Uuid,
-    session_id: Uuid,
     role: Role,
-    refresh_token: String,
+    opened: Opened,
 ) -> Result<TokenPair, AuthError> {
     let access_token = deps
         .tokens
-        .issue(user_id, session_id, role)
+        .issue(user_id, opened.session_id, role, &opened.amr)
         .map_err(|e| AuthError::Internal(anyhow::anyhow!("signing failed: {e}")))?;
     Ok(TokenPair {
         access_token,
         expires_in: deps.settings.tokens.access_ttl.as_secs(),
-        refresh_token,
+        refresh_token: opened.refresh_token,
         refresh_expires_in: deps.settings.tokens.refresh_ttl.as_secs(),
+    })
+}
+
+/// Opens a session of a completed sign-in in `tx`: its first refresh token, the user's
+/// `last_login_at`, and the `auth.login` event naming the method.
+pub(super) async fn open_session(
+    tx: &mut sqlx::PgTransaction<'_>,
+    deps: &Deps,
+    user_id: Uuid,
+    method: LoginMethod,
+    meta: &RequestMeta,
+) -> Result<Opened, AuthError> {
+    let amr: Vec<String> = method.amr().iter().map(|m| (*m).to_owned()).collect();
+    let session_id = Uuid::now_v7();
+    let (refresh_token, refresh_hash) = crypto::new_token();
+    sessions::create(
+        &mut **tx,
+        session_id,
+        user_id,
+        deps.settings.tokens.refresh_ttl,
+        &amr,
+        meta,
+    )
+    .await?;
+    sessions::add_refresh_token(&mut **tx, session_id, &refresh_hash).await?;
+    users::record_login(&mut **tx, user_id).await?;
+    let event = Event::success(Action::AuthLogin, Some(user_id), Some(user_id), meta)
+        .with_details(serde_json::json!({"session_id": session_id, "method": method.as_str()}));
+    audit::insert(&mut **tx, &event).await?;
+    Ok(Opened {
+        session_id,
+        refresh_token,
+        amr,
     })
 }
 
 /// Checks email and password and opens a session. An unknown email, an account without a
 /// password and a wrong password all cost one Argon2id verification and give the same error.
 /// While the failed-login slowdown of this address and client IP lasts, the attempt is
-/// refused before any check; a wrong password counts towards it, a right one resets it.
+/// refused before any check; a wrong password counts towards it, a right one resets it
+/// (with two-step sign-in on, only the second step resets it). With TOTP on, a right
+/// password opens no session: the answer is 401 `mfa_required` with a challenge.
 pub async fn login(
     deps: &Deps,
     email: &str,
@@ -87,11 +130,12 @@ pub async fn login(
         .as_ref()
         .and_then(|c| c.password_hash.as_deref());
     let matches = deps.passwords.verify(password, stored_hash).await?;
+    let second_step = credentials.as_ref().is_some_and(|c| c.mfa);
     if let Some(slowdown) = &slowdown {
-        if matches {
-            slowdown.succeeded().await;
-        } else {
+        if !matches {
             slowdown.failed().await;
+        } else if !second_step {
+            slowdown.succeeded().await;
         }
     }
     if let Some(budget) = budget.as_ref().filter(|_| !matches) {
@@ -117,30 +161,14 @@ pub async fn login(
         return Err(error);
     }
 
-    let session_id = Uuid::now_v7();
-    let (refresh_token, refresh_hash) = crypto::new_token();
+    if credentials.mfa {
+        // No session, no `last_login_at` yet: the second step decides.
+        return Err(super::mfa::challenge(deps, credentials.id).await?);
+    }
     let mut tx = deps.db.begin().await?;
-    sessions::create(
-        &mut *tx,
-        session_id,
-        credentials.id,
-        deps.settings.tokens.refresh_ttl,
-        meta,
-    )
-    .await?;
-    sessions::add_refresh_token(&mut *tx, session_id, &refresh_hash).await?;
-    users::record_login(&mut *tx, credentials.id).await?;
-    let event = Event::success(Action::AuthLogin, target, target, meta)
-        .with_details(serde_json::json!({"session_id": session_id}));
-    audit::insert(&mut *tx, &event).await?;
+    let opened = open_session(&mut tx, deps, credentials.id, LoginMethod::Password, meta).await?;
     tx.commit().await?;
-    pair(
-        deps,
-        credentials.id,
-        session_id,
-        credentials.role,
-        refresh_token,
-    )
+    pair(deps, credentials.id, credentials.role, opened)
 }
 
 /// Exchanges a refresh token for a new pair. A token already rotated is reuse: within the
@@ -188,13 +216,12 @@ pub async fn refresh(deps: &Deps, token: &str, meta: &RequestMeta) -> Result<Tok
     .await?;
     sessions::add_refresh_token(&mut *tx, state.session_id, &refresh_hash).await?;
     tx.commit().await?;
-    pair(
-        deps,
-        state.user_id,
-        state.session_id,
-        state.user_role,
+    let opened = Opened {
+        session_id: state.session_id,
         refresh_token,
-    )
+        amr: state.amr,
+    };
+    pair(deps, state.user_id, state.user_role, opened)
 }
 
 /// Ends the session of a refresh token. Idempotent: unknown or ended tokens are fine.

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod login;
+pub mod mfa;
 pub mod recovery;
 pub mod throttle;
 pub mod verification;

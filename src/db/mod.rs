@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod avatars;
 pub mod mail;
+pub mod mfa;
 pub mod one_time;
 pub mod outbox;
 pub mod reserved;

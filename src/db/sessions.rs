@@ -24,6 +24,10 @@ crate::text_enum! {
         EmailChanged = "email_changed",
         ReauthFailed = "reauth_failed",
         EmailReverted = "email_reverted",
+        /// The user turned two-step sign-in on: every other session ends.
+        MfaEnabled = "mfa_enabled",
+        /// An admin removed the user's second step.
+        MfaReset = "mfa_reset",
     }
 }
 
@@ -45,24 +49,29 @@ pub struct RefreshState {
     pub session_open: bool,
     pub user_status: Status,
     pub user_role: Role,
+    /// How the session was signed in (the access tokens' `amr`).
+    pub amr: Vec<String>,
 }
 
-/// Opens a session that lives `ttl` unless it is refreshed.
+/// Opens a session that lives `ttl` unless it is refreshed, signed in by the methods
+/// `amr` (RFC 8176).
 pub async fn create<'e>(
     executor: impl PgExecutor<'e>,
     id: Uuid,
     user_id: Uuid,
     ttl: Duration,
+    amr: &[String],
     meta: &RequestMeta,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "INSERT INTO sessions (id, user_id, expires_at, ip, user_agent)
-         VALUES ($1, $2, now() + $3, $4, $5)",
+        "INSERT INTO sessions (id, user_id, expires_at, ip, user_agent, amr)
+         VALUES ($1, $2, now() + $3, $4, $5, $6)",
         id,
         user_id,
         ttl as Duration,
         meta.ip.map(ipnet::IpNet::from),
         meta.user_agent.as_deref(),
+        amr,
     )
     .execute(executor)
     .await?;
@@ -99,7 +108,7 @@ pub async fn lock_refresh_token<'e>(
                   coalesce(rt.rotated_at > clock_timestamp() - $2::interval, false) AS "within_grace!",
                   rt.expires_at <= now() AS "token_expired!",
                   (s.ended_at IS NULL AND s.expires_at > now()) AS "session_open!",
-                  u.status AS "user_status: Status", u.role AS "user_role: Role"
+                  u.status AS "user_status: Status", u.role AS "user_role: Role", s.amr
            FROM refresh_tokens rt
            JOIN sessions s ON s.id = rt.session_id
            JOIN users u ON u.id = s.user_id

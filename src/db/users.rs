@@ -76,6 +76,8 @@ pub struct Credentials {
     pub password_hash: Option<String>,
     pub role: Role,
     pub status: Status,
+    /// Two-step sign-in (TOTP) is on: a right password opens no session by itself.
+    pub mfa: bool,
 }
 
 /// Inserts a user and returns it; a taken address fails on [`EMAIL_UNIQUE`].
@@ -155,8 +157,10 @@ pub async fn credentials_by_email<'e>(
 ) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as!(
         Credentials,
-        r#"SELECT id, password_hash, role AS "role: Role", status AS "status: Status" FROM users
-           WHERE email_blind_index = $1"#,
+        r#"SELECT id, password_hash, role AS "role: Role", status AS "status: Status",
+                  EXISTS (SELECT 1 FROM user_totp t
+                          WHERE t.user_id = users.id AND t.confirmed_at IS NOT NULL) AS "mfa!"
+           FROM users WHERE email_blind_index = $1"#,
         blind_index,
     )
     .fetch_optional(executor)

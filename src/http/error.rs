@@ -28,7 +28,24 @@ pub struct ApiError {
     retry_after: Option<u64>,
     /// The limit that refused the request, for the `RateLimit-*` headers.
     limit: Option<Verdict>,
+    /// The members of an `mfa_required` problem.
+    mfa: Option<Box<MfaMembers>>,
     cause: Option<anyhow::Error>,
+}
+
+/// What an `mfa_required` problem adds: the challenge to answer and how.
+struct MfaMembers {
+    token: String,
+    methods: Vec<String>,
+}
+
+impl std::fmt::Debug for MfaMembers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaMembers")
+            .field("token", &"[redacted]")
+            .field("methods", &self.methods)
+            .finish()
+    }
 }
 
 /// One invalid field or query parameter.
@@ -67,6 +84,14 @@ pub struct Problem {
     /// Field errors, only for validation failures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Only in `mfa_required`: the opaque token of the second step (single use, 5 minutes),
+    /// for `POST /api/v1/auth/login/mfa`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
+    /// Only in `mfa_required`: the second steps the account accepts (`totp`,
+    /// `recovery_code`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
 }
 
 /// The logged cause of a server error, handed to the request log through the response.
@@ -83,7 +108,19 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             limit: None,
+            mfa: None,
             cause: None,
+        }
+    }
+
+    /// 401 `mfa_required` with the challenge's token and methods.
+    pub fn mfa_required(challenge: crate::auth::mfa::MfaChallenge) -> Self {
+        Self {
+            mfa: Some(Box::new(MfaMembers {
+                token: challenge.token.expose().clone(),
+                methods: challenge.methods.iter().map(|m| (*m).to_owned()).collect(),
+            })),
+            ..Self::new(ProblemType::MfaRequired)
         }
     }
 
@@ -215,6 +252,8 @@ impl IntoResponse for ApiError {
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
             errors: self.errors,
+            mfa_token: self.mfa.as_ref().map(|m| m.token.clone()),
+            methods: self.mfa.map(|m| m.methods),
         };
         // Serialising these plain fields cannot fail; fall back to a fixed body regardless.
         let body = serde_json::to_vec(&problem).unwrap_or_else(|_| {

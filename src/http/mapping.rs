@@ -7,7 +7,7 @@ use crate::audit::AuditError;
 use crate::auth::AuthError;
 use crate::avatars::AvatarError;
 use crate::passwords::HashError;
-use crate::users::{AccountError, AdminError, ProfileError, SessionError};
+use crate::users::{AccountError, AdminError, MfaError, ProfileError, SessionError};
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
@@ -40,10 +40,27 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidVerificationToken => P::InvalidVerificationToken.into(),
             AuthError::InvalidResetToken => P::InvalidResetToken.into(),
             AuthError::InvalidRevertToken => P::InvalidRevertToken.into(),
+            AuthError::MfaRequired(challenge) => Self::mfa_required(challenge),
+            AuthError::InvalidMfaCode => P::InvalidMfaCode.into(),
             AuthError::RateLimited(verdict) => Self::rate_limited(verdict),
             AuthError::Hashing(e) => e.into(),
             AuthError::Database(e) => e.into(),
             AuthError::Internal(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<MfaError> for ApiError {
+    fn from(error: MfaError) -> Self {
+        match error {
+            MfaError::Invalid(problems) => Self::invalid(problems),
+            MfaError::WrongPassword => P::InvalidCredentials.into(),
+            MfaError::SessionEnded => P::TokenRevoked.into(),
+            MfaError::RateLimited(verdict) => Self::rate_limited(verdict),
+            MfaError::Conflict => P::MfaConflict.into(),
+            MfaError::Hashing(e) => e.into(),
+            MfaError::Database(e) => e.into(),
+            MfaError::Internal(e) => Self::internal(e),
         }
     }
 }
@@ -86,6 +103,7 @@ impl From<AdminError> for ApiError {
             AdminError::NoSuchUser => P::NoSuchUser.into(),
             AdminError::LastAdmin => P::LastAdmin.into(),
             AdminError::NotDeactivated => P::NotDeactivated.into(),
+            AdminError::MfaNotOn => P::MfaConflict.into(),
             AdminError::Database(e) => e.into(),
         }
     }

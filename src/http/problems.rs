@@ -60,6 +60,12 @@ problem_types! {
     TokenRevoked = (UNAUTHORIZED, "token_revoked", "The session of this token has ended; sign in again."),
     InvalidCredentials = (UNAUTHORIZED, "invalid_credentials", "The email address or password is wrong."),
     RefreshTokenReused = (UNAUTHORIZED, "refresh_token_reused", "This refresh token was already used; the session has been ended for safety."),
+    /// The right password on an account with two-step sign-in: the body carries
+    /// `mfa_token` and `methods`.
+    MfaRequired = (UNAUTHORIZED, "mfa_required", "The password is right; now send a code of the second step to /api/v1/auth/login/mfa with the mfa_token."),
+    InvalidMfaCode = (UNAUTHORIZED, "invalid_mfa_code", "The code is wrong."),
+    /// Confirming, removing or regenerating in a state that does not allow it.
+    MfaConflict = (CONFLICT, "conflict", "Two-step sign-in is not in a state that allows this (on already, not on, or no enrolment pending)."),
     Forbidden = (FORBIDDEN, "forbidden", "Your role does not allow this, or it cannot be done to yourself."),
     /// A CORS preflight from an origin that is not configured.
     OriginForbidden = (FORBIDDEN, "forbidden", "This origin is not allowed to call the API."),
@@ -93,6 +99,9 @@ problem_types! {
     DatabaseSilent = (SERVICE_UNAVAILABLE, "unavailable", "The database does not answer."),
 }
 
+/// The token shown in the example of [`ProblemType::MfaRequired`].
+pub const EXAMPLE_MFA_TOKEN: &str = "Xp3v9QkR7tLm2sWc8yHn4bJd6fGa1eZu0iOq5rTs7vU";
+
 /// The parser's reason shown in the example of [`ProblemType::MalformedJson`].
 pub const EXAMPLE_JSON_REASON: &str = "expected value at line 1 column 1";
 
@@ -122,14 +131,19 @@ impl ProblemType {
 
     /// An example problem document of this type.
     pub fn example(self) -> Value {
-        json!({
+        let mut example = json!({
             "type": self.type_uri(),
             "title": self.title(),
             "status": self.status().as_u16(),
             "detail": self.example_detail(),
             "code": self.code(),
             "request_id": EXAMPLE_REQUEST_ID,
-        })
+        });
+        if self == Self::MfaRequired {
+            example["mfa_token"] = json!(EXAMPLE_MFA_TOKEN);
+            example["methods"] = json!(["totp", "recovery_code"]);
+        }
+        example
     }
 
     /// An example 422 naming one field.
@@ -163,6 +177,8 @@ mod tests {
             "invalid_verification_token",
             "invalid_reset_token",
             "invalid_revert_token",
+            "mfa_required",
+            "invalid_mfa_code",
             "unauthenticated",
             "invalid_token",
             "token_expired",

@@ -19,6 +19,8 @@ crate::text_enum! {
         EmailChangeNotice = "email_change_notice",
         ResetPassword = "reset_password",
         Invitation = "invitation",
+        /// An admin switched the user's two-step sign-in off.
+        MfaReset = "mfa_reset",
     }
 }
 
@@ -77,6 +79,15 @@ pub fn render(template: Template, name: Option<&str>, link: Option<&str>) -> Ren
             "An account has been created for you. Choose a password to start using it.",
             "Choose my password",
             "The link is valid for 7 days.",
+        ),
+        Template::MfaReset => (
+            "Two-step sign-in was switched off",
+            "An administrator switched off two-step sign-in for your account (for example after \
+             a lost phone) and signed you out everywhere. Your authenticator app and recovery \
+             codes no longer work.",
+            "",
+            "Sign in with your password and set up two-step sign-in again. If you did not ask \
+             for this, contact your administrator.",
         ),
     };
     let greeting = match name {
@@ -171,6 +182,13 @@ mod tests {
         );
         assert!(mail.text.contains("change your password"));
         assert!(mail.text.starts_with("Hello Ada,"));
+    }
+
+    #[test]
+    fn the_mfa_reset_notice_has_no_link() {
+        let mail = render(Template::MfaReset, Some("Ada"), None);
+        assert!(mail.text.contains("switched off two-step sign-in"));
+        assert!(!mail.html.contains("href="));
     }
 
     #[test]

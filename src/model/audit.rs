@@ -31,6 +31,10 @@ crate::text_enum! {
         UserSessionsRevoked = "user.sessions_revoked",
         UserReauthFailed = "user.reauth_failed",
         UserEmailChangeReverted = "user.email_change_reverted",
+        UserMfaEnabled = "user.mfa_enabled",
+        UserMfaDisabled = "user.mfa_disabled",
+        UserRecoveryCodesRegenerated = "user.recovery_codes_regenerated",
+        AuthMfaFailed = "auth.mfa_failed",
     }
 }
 

@@ -70,6 +70,8 @@ pub type Bucket = (String, Limit);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteLimit {
     Login,
+    /// The second step of a sign-in: its own bucket, at the login rate.
+    LoginMfa,
     Register,
     ResendVerification,
     ForgotPassword,
@@ -111,6 +113,7 @@ impl Limits {
     pub fn route_bucket(&self, route: RouteLimit, ip: IpAddr) -> Bucket {
         let (name, limit) = match route {
             RouteLimit::Login => ("login", self.login),
+            RouteLimit::LoginMfa => ("login_mfa", self.login),
             RouteLimit::Register => ("register", self.register),
             RouteLimit::ResendVerification => ("resend", self.recovery_per_ip),
             RouteLimit::ForgotPassword => ("forgot", self.recovery_per_ip),

@@ -5,9 +5,11 @@
 use uuid::Uuid;
 
 use super::shared::{self, ChangeError, Guard, ProfilePatch};
+use crate::db::mail::{self, Recipient};
 use crate::db::sessions::{self, EndReason};
-use crate::db::{audit, users};
+use crate::db::{audit, mfa, users};
 use crate::deps::Deps;
+use crate::mail::templates::Template;
 use crate::model::listing::{ListFilter, ListQuery};
 use crate::model::{Action, Event, Role, User};
 use crate::rbac::{self, Forbidden, Permission};
@@ -29,6 +31,9 @@ pub enum AdminError {
     /// Restoring a user who is not deactivated.
     #[error("the user is not deactivated")]
     NotDeactivated,
+    /// Resetting the second step of a user who has none on.
+    #[error("two-step sign-in is not on for this user")]
+    MfaNotOn,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -190,6 +195,39 @@ pub async fn restore(
     .await?;
     tx.commit().await?;
     Ok(user)
+}
+
+/// Switches a user's two-step sign-in off (admin; a lost phone): TOTP and recovery codes
+/// are deleted (passkeys stay), every session of the user ends, and the user is mailed a
+/// notice. A user without TOTP on: 409.
+pub async fn reset_mfa(
+    deps: &Deps,
+    actor: &User,
+    id: Uuid,
+    meta: &RequestMeta,
+) -> Result<(), AdminError> {
+    let target = target(deps, actor, Permission::ResetMfa, id).await?;
+    let mut tx = deps.db.begin().await?;
+    if !mfa::remove(&mut *tx, id).await? {
+        return Err(AdminError::MfaNotOn);
+    }
+    let ended = sessions::end_all(&mut *tx, id, EndReason::MfaReset, None).await?;
+    mail::queue(
+        &mut tx,
+        &deps.cipher,
+        Template::MfaReset,
+        Recipient::proven(&target.email, &target.name),
+        None,
+    )
+    .await?;
+    let event = Event::success(Action::UserMfaDisabled, Some(actor.id), Some(id), meta)
+        .with_details(
+            serde_json::json!({"method": "totp", "by": "admin", "sessions_ended": ended}),
+        );
+    audit::insert(&mut *tx, &event).await?;
+    tx.commit().await?;
+    deps.outbox_wake.notify_one();
+    Ok(())
 }
 
 /// Ends every session of a user (admin).

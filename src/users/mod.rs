@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod mfa;
 pub mod profile;
 mod reauth;
 pub mod sessions;
@@ -10,5 +11,6 @@ mod shared;
 
 pub use accounts::AccountError;
 pub use admin::AdminError;
+pub use mfa::MfaError;
 pub use profile::ProfileError;
 pub use sessions::SessionError;

@@ -225,6 +225,76 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
             .status(),
         204
     );
+    // Two-step sign-in: on, a wrong code at sign-in, new recovery codes, off again.
+    let started: Value = call(
+        Method::POST,
+        "/api/v1/users/me/mfa/totp",
+        Some(json!({"current_password": "a changed passphrase!"})),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let base32 = started["secret"].as_str().unwrap_or_default().to_owned();
+    secrets.push(base32.clone());
+    let secret = gatehouse::mfa::TotpSecret::from_base32(&base32).expect("base32");
+    let code = gatehouse::mfa::code_at(&secret, gatehouse::mfa::now());
+    let confirmed: Value = call(
+        Method::POST,
+        "/api/v1/users/me/mfa/totp/confirm",
+        Some(json!({"code": code})),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let first_codes: Vec<String> =
+        serde_json::from_value(confirmed["recovery_codes"].clone()).expect("recovery codes");
+    secrets.extend(first_codes.iter().cloned());
+    let challenge = problem(
+        app.login("ada@example.com", "a changed passphrase!").await,
+        401,
+        "mfa_required",
+    )
+    .await;
+    let mfa_token = challenge["mfa_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    secrets.push(mfa_token.clone());
+    problem(
+        app.post(
+            "/api/v1/auth/login/mfa",
+            json!({"mfa_token": mfa_token, "recovery_code": "00000-00000"}),
+        )
+        .await,
+        401,
+        "invalid_mfa_code",
+    )
+    .await;
+    let regenerated: Value = call(
+        Method::POST,
+        "/api/v1/users/me/mfa/recovery-codes",
+        Some(json!({"current_password": "a changed passphrase!", "code": first_codes[0]})),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let second_codes: Vec<String> =
+        serde_json::from_value(regenerated["recovery_codes"].clone()).expect("codes");
+    secrets.extend(second_codes.iter().cloned());
+    assert_eq!(
+        call(
+            Method::DELETE,
+            "/api/v1/users/me/mfa/totp",
+            Some(json!({"current_password": "a changed passphrase!", "code": second_codes[0]}))
+        )
+        .await
+        .status(),
+        204
+    );
+
     let other = app
         .token_pair("ada@example.com", "a changed passphrase!")
         .await;
@@ -339,6 +409,10 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
         ("user.email_change_reverted", "success", ada, ada),
         ("user.avatar_updated", "success", ada, ada),
         ("user.avatar_removed", "success", ada, ada),
+        ("user.mfa_enabled", "success", ada, ada),
+        ("auth.mfa_failed", "failure", ada, ada),
+        ("user.recovery_codes_regenerated", "success", ada, ada),
+        ("user.mfa_disabled", "success", ada, ada),
         ("user.session_revoked", "success", ada, ada),
         ("user.created", "success", admin, bob),
         ("user.role_changed", "success", admin, bob),

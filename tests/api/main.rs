@@ -16,6 +16,7 @@ mod hardening;
 mod health;
 mod layers;
 mod me;
+mod mfa;
 mod middleware;
 mod migrations;
 mod openapi;

@@ -89,6 +89,16 @@ const ON_A_USER: &[(&str, &str, [[u16; 4]; 3])] = &[
             [403, 403, 403, 403],
         ],
     ),
+    // Targets have no second step on: an admin passes the table and meets 409.
+    (
+        "DELETE",
+        "/api/v1/users/{id}/mfa",
+        [
+            [409, 409, 409, 409],
+            [403, 403, 403, 403],
+            [403, 403, 403, 403],
+        ],
+    ),
 ];
 
 /// Operations without a target: expected status per caller role (admin, manager, user).

@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
-use crate::auth::{login, recovery, verification};
+use crate::auth::mfa::Answer;
+use crate::auth::{login, mfa, recovery, verification};
 use crate::http::auth::AuthUser;
 use crate::http::client::ClientMeta;
 use crate::http::error::{ApiError, Problem};
@@ -34,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             one(routes!(resend_verification)),
         ))
         .merge(limited(Limit::Login, one(routes!(login))))
+        .merge(limited(Limit::LoginMfa, one(routes!(login_mfa))))
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(logout_all))
@@ -100,6 +102,44 @@ pub struct LoginRequest {
     pub email: String,
     #[schema(value_type = String, max_length = 1024)]
     pub password: Secret<String>,
+}
+
+/// The second step of a sign-in: the `mfa_token` of the `mfa_required` answer and either
+/// a code of the authenticator app or a recovery code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[schema(example = json!({"mfa_token": "Xp3v9QkR7tLm2sWc8yHn4bJd6fGa1eZu0iOq5rTs7vU", "code": "492039"}))]
+pub enum LoginMfaRequest {
+    /// With a code of the authenticator app.
+    #[schema(title = "WithCode")]
+    Code(MfaCodeAnswer),
+    /// With a recovery code.
+    #[schema(title = "WithRecoveryCode")]
+    RecoveryCode(MfaRecoveryAnswer),
+}
+
+/// The challenge answered with a code of the authenticator app.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaCodeAnswer {
+    /// From the `mfa_required` problem.
+    #[schema(value_type = String, max_length = 64)]
+    pub mfa_token: Secret<String>,
+    /// The 6-digit code (an unused recovery code is accepted here too).
+    #[schema(value_type = String, max_length = 64)]
+    pub code: Secret<String>,
+}
+
+/// The challenge answered with a recovery code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaRecoveryAnswer {
+    /// From the `mfa_required` problem.
+    #[schema(value_type = String, max_length = 64)]
+    pub mfa_token: Secret<String>,
+    /// An unused recovery code, `xxxxx-xxxxx`.
+    #[schema(value_type = String, max_length = 64)]
+    pub recovery_code: Secret<String>,
 }
 
 /// A refresh token.
@@ -249,9 +289,13 @@ pub async fn resend_verification(
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in.", body = TokenPairView, example = json!(ex::token_pair())),
-        (status = 401, description = "Wrong email or password (same answer for both).", body = Problem,
-         content_type = "application/problem+json",
-         example = json!(P::InvalidCredentials.example())),
+        (status = 401, description = "Wrong email or password (same answer for both); or the right \
+                                      password of an account with two-step sign-in, whose `mfa_token` goes to `/auth/login/mfa`.",
+         body = Problem, content_type = "application/problem+json",
+         examples(
+             ("invalid_credentials" = (value = json!(P::InvalidCredentials.example()))),
+             ("mfa_required" = (value = json!(P::MfaRequired.example()))),
+         )),
         (status = 403, description = "Right password, but the address is unverified or the account deactivated.",
          body = Problem, content_type = "application/problem+json",
          examples(
@@ -269,6 +313,41 @@ pub async fn login(
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<axum::Json<TokenPairView>, ApiError> {
     let pair = login::login(state.deps(), &body.email, body.password.expose(), &meta).await?;
+    Ok(axum::Json(pair.into()))
+}
+
+/// The second step of a sign-in: answers the `mfa_required` challenge with a code of the
+/// authenticator app or a recovery code, and opens the session. The `mfa_token` works
+/// once, for 5 minutes, and dies after 5 wrong codes.
+#[utoipa::path(
+    post, path = "/login/mfa", tag = "auth",
+    security(),
+    request_body = LoginMfaRequest,
+    responses(
+        (status = 200, description = "Signed in; the access token's `amr` is `[\"pwd\", \"otp\"]`.", body = TokenPairView,
+         example = json!(ex::token_pair())),
+        (status = 401, description = "A wrong code (`invalid_mfa_code`); or an `mfa_token` that is unknown, used, \
+                                      expired or dead after 5 wrong codes, alike (`invalid_token`).",
+         body = Problem, content_type = "application/problem+json",
+         examples(
+             ("invalid_mfa_code" = (value = json!(P::InvalidMfaCode.example()))),
+             ("invalid_token" = (value = json!(P::InvalidToken.example()))),
+         )),
+        (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json",
+         example = json!(P::invalid_field_example("mfa_token", "required", "missing field `mfa_token`"))),
+        MalformedBody, BodyErrors, ServerErrors,
+    )
+)]
+pub async fn login_mfa(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    AppJson(body): AppJson<LoginMfaRequest>,
+) -> Result<axum::Json<TokenPairView>, ApiError> {
+    let (token, answer) = match body {
+        LoginMfaRequest::Code(a) => (a.mfa_token, Answer::Code(a.code)),
+        LoginMfaRequest::RecoveryCode(a) => (a.mfa_token, Answer::RecoveryCode(a.recovery_code)),
+    };
+    let pair = mfa::answer(state.deps(), token.expose(), &answer, &meta).await?;
     Ok(axum::Json(pair.into()))
 }
 

@@ -45,6 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_session))
         .routes(routes!(audit_events))
         .merge(avatar)
+        .merge(super::mfa::router())
 }
 
 /// A profile change: absent fields stay; `preferences` is a JSON Merge Patch.

@@ -5,5 +5,6 @@ pub mod auth;
 pub mod health;
 pub mod jwks;
 pub mod me;
+pub mod mfa;
 pub mod pages;
 pub mod users;

@@ -37,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_role))
         .routes(routes!(restore_user))
         .routes(routes!(revoke_sessions))
+        .routes(routes!(reset_mfa))
         .routes(routes!(avatar))
 }
 
@@ -276,6 +277,32 @@ pub async fn restore_user(
 ) -> Result<axum::Json<UserView>, ApiError> {
     let user = admin::restore(state.deps(), &caller.user, id, &meta).await?;
     Ok(axum::Json(user.into()))
+}
+
+/// Switches a user's two-step sign-in off (admin; a lost phone): TOTP and recovery codes
+/// go (passkeys stay), every session of the user ends, and the user is mailed a notice.
+#[utoipa::path(
+    delete, path = "/{id}/mfa", tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Two-step sign-in is off; the user is signed out and told."),
+        BearerErrors,
+        (status = 403, description = "Only admins reset the second step.", body = Problem, content_type = "application/problem+json",
+         example = json!(P::Forbidden.example())),
+        NoSuchUser,
+        (status = 409, description = "Two-step sign-in is not on for this user.", body = Problem,
+         content_type = "application/problem+json", example = json!(P::MfaConflict.example())),
+        ServerErrors,
+    )
+)]
+pub async fn reset_mfa(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    AuthUser(caller): AuthUser,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    admin::reset_mfa(state.deps(), &caller.user, id, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Ends every session of a user (admin).
