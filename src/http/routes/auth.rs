@@ -110,11 +110,7 @@ pub struct LoginRequest {
 #[serde(untagged)]
 #[schema(example = json!({"mfa_token": "Xp3v9QkR7tLm2sWc8yHn4bJd6fGa1eZu0iOq5rTs7vU", "code": "492039"}))]
 pub enum LoginMfaRequest {
-    /// With a code of the authenticator app.
-    #[schema(title = "WithCode")]
     Code(MfaCodeAnswer),
-    /// With a recovery code.
-    #[schema(title = "WithRecoveryCode")]
     RecoveryCode(MfaRecoveryAnswer),
 }
 
