@@ -26,7 +26,8 @@ CREATE TABLE recovery_codes (
 );
 
 -- The login step between a right password and the second factor: an opaque token (its
--- SHA-256 only), single use, 5 minutes, dead after 5 wrong codes.
+-- SHA-256 only), single use, 5 minutes, dead after 5 wrong codes. A user's expired
+-- challenges are deleted when the next one is made (unknown and expired look alike).
 CREATE TABLE mfa_challenges (
     token_hash bytea PRIMARY KEY,
     user_id    uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -37,7 +38,7 @@ CREATE TABLE mfa_challenges (
     CONSTRAINT mfa_challenges_hash_length CHECK (octet_length(token_hash) = 32),
     CONSTRAINT mfa_challenges_failures_non_negative CHECK (failures >= 0)
 );
-CREATE INDEX mfa_challenges_expires_at_idx ON mfa_challenges (expires_at);
+CREATE INDEX mfa_challenges_user_idx ON mfa_challenges (user_id);
 
 -- RFC 8176 methods of the sign-in that opened the session; refreshed tokens keep them.
 ALTER TABLE sessions ADD COLUMN amr text[] NOT NULL DEFAULT '{pwd}';

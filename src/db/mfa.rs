@@ -186,7 +186,10 @@ pub async fn status<'e>(
     Ok((row.on, row.remaining))
 }
 
-/// Opens the challenge of a right password, to be answered within `lifetime`.
+/// Opens the challenge of a right password, to be answered within `lifetime`. The user's
+/// expired challenges go in the same statement: an unknown token and an expired one get the
+/// same answer, so nothing is lost, and the table holds at most the challenges of the last
+/// minutes.
 pub async fn create_challenge<'e>(
     executor: impl PgExecutor<'e>,
     token_hash: &[u8],
@@ -194,7 +197,8 @@ pub async fn create_challenge<'e>(
     lifetime: Duration,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "INSERT INTO mfa_challenges (token_hash, user_id, expires_at)
+        "WITH expired AS (DELETE FROM mfa_challenges WHERE user_id = $2 AND expires_at < now())
+         INSERT INTO mfa_challenges (token_hash, user_id, expires_at)
          VALUES ($1, $2, now() + $3)",
         token_hash,
         user_id,
@@ -280,13 +284,4 @@ pub async fn challenge_used<'e>(
     .execute(executor)
     .await?;
     Ok(())
-}
-
-/// Deletes challenges that expired more than a day ago (they prove nothing any more).
-pub async fn delete_old_challenges<'e>(executor: impl PgExecutor<'e>) -> Result<u64, sqlx::Error> {
-    let deleted =
-        sqlx::query!("DELETE FROM mfa_challenges WHERE expires_at < now() - interval '1 day'")
-            .execute(executor)
-            .await?;
-    Ok(deleted.rows_affected())
 }
