@@ -6,8 +6,8 @@
 //! The modules form one-way layers; each may use the layers below it, never one above:
 //!
 //! 1. **Leaf**: types and mechanisms with no database and no HTTP: settings, validation,
-//!    the domain model, crypto, passwords, tokens, images, mail templates, the permission
-//!    table, the rate-limit store, paging, telemetry.
+//!    the domain model, crypto, passwords, tokens, images, mail templates, two-step sign-in
+//!    codes, the permission table, the rate-limit store, paging, telemetry.
 //! 2. **Repos** ([`db`]): all SQL, one module per concept, each function taking an
 //!    executor; none begins or commits a transaction.
 //! 3. **Shared by the services** ([`deps`]): what every service function takes.

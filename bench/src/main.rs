@@ -6,6 +6,7 @@
 //!     scripts/bench [--users N] [--duration SECONDS] [--smoke]
 
 mod keys;
+mod mfa;
 mod probe;
 mod report;
 mod seed;
@@ -40,10 +41,10 @@ struct Options {
     /// PostgreSQL server for the scratch databases.
     #[arg(long, default_value = "postgres://postgres@localhost:5432")]
     server: String,
-    /// Run only these scenarios (comma-separated: me, login, probe, refresh, list, register,
-    /// keys); the machine's limits are always measured.
+    /// Run only these scenarios (comma-separated: me, login, probe, refresh, mfa, list,
+    /// register, keys); the machine's limits are always measured.
     #[arg(long, value_delimiter = ',',
-          value_parser = ["me", "login", "probe", "refresh", "list", "register", "keys"])]
+          value_parser = ["me", "login", "probe", "refresh", "mfa", "list", "register", "keys"])]
     only: Vec<String>,
     /// Keep the seeded database `gatehouse_bench` afterwards (for EXPLAIN ANALYZE by hand).
     #[arg(long)]
@@ -194,6 +195,21 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
         record("POST /auth/refresh", "100", refresh, &mut rows);
+    }
+    if options.wants("mfa") {
+        // One user and one challenge a request: more than the run can spend.
+        let count = if options.smoke { 3_000 } else { 60_000 };
+        let mfa_files = mfa::prepare(&deps, &work, count).await?;
+        let second_step = wrk::run(
+            &work,
+            "mfa",
+            &base,
+            smoke_or(50),
+            duration,
+            &[&mfa_files.tokens, &mfa_files.code],
+        )
+        .await?;
+        record("POST /auth/login/mfa (TOTP)", "50", second_step, &mut rows);
     }
     if options.wants("list") {
         let list = wrk::run(

@@ -75,6 +75,24 @@ function request()
 end
 "#
         }
+        "mfa" => {
+            r#"
+local tokens
+local code
+local next_index
+function init(args)
+  tokens = lines(args[1])
+  code = lines(args[2])[1]
+  next_index = id
+end
+function request()
+  -- Each thread walks its own slice: every challenge (and its user's code) is spent once.
+  local body = '{"mfa_token":"' .. tokens[((next_index - 1) % #tokens) + 1] .. '","code":"' .. code .. '"}'
+  next_index = next_index + 2
+  return wrk.format("POST", "/api/v1/auth/login/mfa", {["Content-Type"] = "application/json"}, body)
+end
+"#
+        }
         "list" => {
             r#"
 -- An admin console: browsing pages by role or by name, and looking people up by part of
