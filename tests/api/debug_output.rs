@@ -3,14 +3,17 @@
 
 use gatehouse::auth::login::TokenPair;
 use gatehouse::http::routes::auth::{
-    LoginRequest, RefreshRequest, RegisterRequest, ResetPasswordRequest, TokenRequest,
+    LoginMfaRequest, LoginRequest, RefreshRequest, RegisterRequest, ResetPasswordRequest,
+    TokenRequest,
 };
 use gatehouse::http::routes::me::{
     ChangeEmailRequest, ChangePasswordRequest, ConfirmPasswordRequest,
 };
+use gatehouse::http::routes::mfa::{CodeRequest, PasswordAndCodeRequest};
 use gatehouse::http::routes::users::CreateUserRequest;
 use gatehouse::http::views::TokenPairView;
 use gatehouse::users::accounts::NewAccount;
+use gatehouse::users::mfa::{Enrolment, RecoveryCodes};
 
 const SECRET: &str = "hunter2-the-secret";
 
@@ -63,6 +66,31 @@ fn request_bodies_hide_passwords_and_tokens() {
         "{:?}",
         json::<ConfirmPasswordRequest>(serde_json::json!({"current_password": SECRET}))
     ));
+    for body in [
+        serde_json::json!({"mfa_token": SECRET, "code": SECRET}),
+        serde_json::json!({"mfa_token": SECRET, "recovery_code": SECRET}),
+    ] {
+        assert_hidden(format!("{:?}", json::<LoginMfaRequest>(body)));
+    }
+    assert_hidden(format!(
+        "{:?}",
+        json::<CodeRequest>(serde_json::json!({"code": SECRET}))
+    ));
+    assert_hidden(format!(
+        "{:?}",
+        json::<PasswordAndCodeRequest>(
+            serde_json::json!({"current_password": SECRET, "code": SECRET})
+        )
+    ));
+    assert_hidden(format!(
+        "{:?}",
+        Enrolment {
+            secret: SECRET.to_owned(),
+            otpauth_uri: SECRET.to_owned(),
+            qr_svg: SECRET.to_owned(),
+        }
+    ));
+    assert_hidden(format!("{:?}", RecoveryCodes(vec![SECRET.to_owned()])));
     assert_hidden(format!(
         "{:?}",
         json::<CreateUserRequest>(
