@@ -781,3 +781,32 @@ async fn two_instances_share_the_challenge_and_the_replay_rule() {
     first.wait().ok();
     second.wait().ok();
 }
+
+#[tokio::test]
+async fn the_second_step_has_its_own_limit_per_client() {
+    let app = TestApp::spawn_with(&[
+        "--rate-limit-enabled",
+        "true",
+        "--rate-limit-login",
+        "3/1m",
+        "--login-slowdown-after",
+        "100",
+    ])
+    .await;
+    enrolled(&app, "ada@example.com").await;
+    // One login (of three) for the challenge; the second step counts apart from logins.
+    let mfa_token = challenge(&app, "ada@example.com").await;
+    for _ in 0..3 {
+        problem(
+            answer(&app, &mfa_token, "000000").await,
+            401,
+            "invalid_mfa_code",
+        )
+        .await;
+    }
+    let limited = answer(&app, &mfa_token, "000000").await;
+    assert!(limited.headers().contains_key("retry-after"));
+    problem(limited, 429, "rate_limited").await;
+    // Logins still have two of their three left.
+    challenge(&app, "ada@example.com").await;
+}
