@@ -309,6 +309,77 @@ async fn the_old_address_undoes_a_completed_change() {
         200
     );
 }
+/// The notice's link opens a page that acts only when its button is pressed (a mail
+/// scanner's prefetch changes nothing); pressed, it puts the old address back, once.
+#[tokio::test]
+async fn the_revert_page_acts_only_when_its_button_is_pressed() {
+    let app = TestApp::spawn().await;
+    app.verified_user("ada@example.com").await;
+    let token = app.token("ada@example.com", PASSWORD).await;
+    assert_eq!(
+        change_email(&app, &token, "eve@example.com", PASSWORD)
+            .await
+            .status(),
+        202
+    );
+    let confirm = app.mail.wait_for("eve@example.com", 1).await[0]
+        .token_for("/verify-email")
+        .expect("confirmation link");
+    assert_eq!(
+        app.post("/api/v1/auth/verify-email", json!({"token": confirm}))
+            .await
+            .status(),
+        200
+    );
+    let revert = app
+        .mail
+        .wait_for("ada@example.com", 2)
+        .await
+        .iter()
+        .find_map(|m| m.token_for("/revert-email"))
+        .expect("revert link");
+
+    let page = app.get(&format!("/revert-email?token={revert}")).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap_or_default();
+    assert!(html.contains(&format!("value=\"{revert}\"")) && html.contains("<button"));
+    // Opening the page changed nothing: the new address still signs in.
+    app.token("eve@example.com", PASSWORD).await;
+
+    let press = || async {
+        app.client
+            .post(app.url("/revert-email"))
+            .form(&[("token", revert.as_str())])
+            .send()
+            .await
+            .expect("send")
+    };
+    let pressed = press().await;
+    assert_eq!(pressed.status(), 200);
+    assert!(
+        pressed
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("Email change undone")
+    );
+    app.token("ada@example.com", PASSWORD).await;
+    problem(
+        app.login("eve@example.com", PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let again = press().await;
+    assert_eq!(again.status(), 400);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("does not work")
+    );
+}
 
 #[tokio::test]
 async fn a_deactivated_users_change_does_not_complete() {

@@ -184,30 +184,13 @@ async fn verify_submit(
     body: Bytes,
 ) -> Response {
     let form: TokenQuery = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    match verification::verify_email(state.deps(), &form.token, &meta).await {
-        Ok(_) => page(
-            StatusCode::OK,
-            "Email address confirmed",
-            &format!(
-                "<p>Thank you: your address is confirmed.</p>{}",
-                onward(&state)
-            ),
-        ),
-        Err(AuthError::InvalidVerificationToken) => page(
-            StatusCode::BAD_REQUEST,
-            "This link does not work",
-            &format!("{INVALID_LINK}{}", onward(&state)),
-        ),
-        Err(AuthError::EmailTaken) => page(
-            StatusCode::CONFLICT,
-            "Address already in use",
-            &format!(
-                "<p>Another account uses this address now.</p>{}",
-                onward(&state)
-            ),
-        ),
-        Err(error) => failure(error),
-    }
+    let outcome = verification::verify_email(state.deps(), &form.token, &meta).await;
+    address_link_page(
+        &state,
+        outcome.map(|_| ()),
+        "Email address confirmed",
+        "<p>Thank you: your address is confirmed.</p>",
+    )
 }
 
 /// The page of the link that undoes an email change.
@@ -244,27 +227,41 @@ async fn revert_submit(
     body: Bytes,
 ) -> Response {
     let form: TokenQuery = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    match verification::revert_email(state.deps(), &form.token, &meta).await {
-        Ok(_) => page(
+    let outcome = verification::revert_email(state.deps(), &form.token, &meta).await;
+    address_link_page(
+        &state,
+        outcome.map(|_| ()),
+        "Email change undone",
+        "<p>This address is your account's address again, and every session has \
+         ended. If you did not ask for the change, choose a new password now.</p>",
+    )
+}
+
+/// The page after the button of a link that sets an address (verification, revert):
+/// done, a link that does not work, or an address another account took meanwhile.
+fn address_link_page(
+    state: &AppState,
+    outcome: Result<(), AuthError>,
+    done_title: &str,
+    done_text: &str,
+) -> Response {
+    match outcome {
+        Ok(()) => page(
             StatusCode::OK,
-            "Email change undone",
-            &format!(
-                "<p>This address is your account's address again, and every session has \
-                 ended. If you did not ask for the change, choose a new password now.</p>{}",
-                onward(&state)
-            ),
+            done_title,
+            &format!("{done_text}{}", onward(state)),
         ),
-        Err(AuthError::InvalidRevertToken) => page(
+        Err(AuthError::InvalidVerificationToken | AuthError::InvalidRevertToken) => page(
             StatusCode::BAD_REQUEST,
             "This link does not work",
-            &format!("{INVALID_LINK}{}", onward(&state)),
+            &format!("{INVALID_LINK}{}", onward(state)),
         ),
         Err(AuthError::EmailTaken) => page(
             StatusCode::CONFLICT,
             "Address already in use",
             &format!(
                 "<p>Another account uses this address now.</p>{}",
-                onward(&state)
+                onward(state)
             ),
         ),
         Err(error) => failure(error),
