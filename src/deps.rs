@@ -142,10 +142,12 @@ impl Deps {
 
     /// The blind index of an address in hex, as rate-limit keys hold it (never the address).
     pub fn email_key(&self, email: &Email) -> String {
-        self.email_index(email)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        Self::index_key(&self.email_index(email))
+    }
+
+    /// A blind index (see [`Self::email_index`]) in hex, as rate-limit keys hold it.
+    pub fn index_key(index: &[u8]) -> String {
+        index.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// The blind index of an address: how it is looked up.

@@ -159,6 +159,22 @@ pub fn judge(
     Some(Judged::RecoveryCode(hasher.hash(user_id, &canonical)))
 }
 
+/// [`judge`] against a stored secret (sealed, with its last used step), opened first.
+pub fn judge_stored(
+    cipher: &FieldCipher,
+    code: &str,
+    totp: Option<(&Sealed, Option<i64>)>,
+    hasher: &RecoveryCodeHasher,
+    user_id: uuid::Uuid,
+) -> Result<Option<Judged>, anyhow::Error> {
+    let secret = match totp {
+        Some((sealed, last_used_step)) => Some((open_secret(cipher, sealed)?, last_used_step)),
+        None => None,
+    };
+    let totp = secret.as_ref().map(|(secret, last)| (secret, *last));
+    Ok(judge(code, totp, now(), hasher, user_id))
+}
+
 /// The number of the 30 s step that `unix_seconds` falls in.
 pub fn step_at(unix_seconds: u64) -> i64 {
     // u64::MAX / 30 fits in an i64, so this never saturates.

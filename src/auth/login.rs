@@ -108,21 +108,24 @@ pub async fn login(
     password: &str,
     meta: &RequestMeta,
 ) -> Result<TokenPair, AuthError> {
-    let email = Email::parse(email).ok();
-    let slowdown = email
-        .as_ref()
-        .and_then(|email| Slowdown::of(deps, email, meta.ip));
+    // The blind index, computed once: the lookup, the slowdown and the budget all key on it.
+    let index = Email::parse(email)
+        .ok()
+        .map(|email| deps.email_index(&email));
+    let slowdown = index
+        .as_deref()
+        .and_then(|index| Slowdown::of(deps, index, meta.ip));
     if let Some(slowdown) = &slowdown {
         slowdown.check(meta).await?;
     }
-    let credentials = match &email {
-        Some(email) => users::credentials_by_email(&deps.db, &deps.email_index(email)).await?,
+    let credentials = match &index {
+        Some(index) => users::credentials_by_email(&deps.db, index).await?,
         None => None,
     };
     let target = credentials.as_ref().map(|c| c.id);
-    let budget = email
-        .as_ref()
-        .and_then(|email| AccountBudget::of(deps, email));
+    let budget = index
+        .as_deref()
+        .and_then(|index| AccountBudget::of(deps, index));
     if let Some(budget) = &budget {
         budget.check(target, meta).await?;
     }

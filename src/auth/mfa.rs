@@ -2,8 +2,8 @@
 //! session but a challenge (an opaque `mfa_token`, single use, 5 minutes, dead after 5
 //! wrong codes); answering it with a TOTP or recovery code opens the session.
 //!
-//! Nothing here waits on the network inside a transaction: the challenge and the user are
-//! read first, the slowdown (which may live in Redis) is asked before the transaction, and
+//! Nothing here waits on the network inside a transaction: the challenge, its user and the
+//! secret are read first, in one query, the slowdown (which may live in Redis) is asked before the transaction, and
 //! told the outcome after it. The transaction locks the challenge row, so two answers to
 //! one challenge queue; the code itself is spent by a conditional update, so two answers
 //! with the same code to two challenges cannot both win either.
@@ -16,10 +16,11 @@ use super::AuthError;
 use super::login::{self, TokenPair};
 use super::throttle::Slowdown;
 use crate::crypto;
-use crate::db::{audit, mfa, users};
+use crate::db::audit;
+use crate::db::mfa::{self, ChallengeContext};
 use crate::deps::Deps;
 use crate::mfa::{self as factors, Judged};
-use crate::model::{Action, Email, Event, Status};
+use crate::model::{Action, Event, Status};
 use crate::request::RequestMeta;
 use crate::secret::Secret;
 
@@ -68,37 +69,30 @@ pub async fn answer(
         return Err(AuthError::InvalidToken);
     }
     let hash = crypto::hash_token(mfa_token);
-    let Some(found) = mfa::find_challenge(&deps.db, &hash).await? else {
+    // One read before the transaction: the challenge, its user and the TOTP secret.
+    let found = mfa::find_challenge(&deps.db, &hash).await?;
+    let Some(found) = found.filter(|c| c.live && c.status == Status::Active) else {
         return Err(AuthError::InvalidToken);
     };
-    if !found.live {
-        return Err(AuthError::InvalidToken);
-    }
-    let user = users::find(&deps.db, &deps.cipher, found.user_id).await?;
-    let Some(user) = user.filter(|u| u.status == Status::Active) else {
-        return Err(AuthError::InvalidToken);
-    };
-    let slowdown = Email::parse(&user.email)
-        .ok()
-        .and_then(|email| Slowdown::of(deps, &email, meta.ip));
+    let user_id = found.user_id;
+    let slowdown = Slowdown::of(deps, &found.email_index, meta.ip);
     if let Some(slowdown) = &slowdown {
         slowdown.check(meta).await?;
     }
-    let judged = judge(deps, user.id, answer).await?;
+    let judged = judge(deps, &found, answer)?;
 
     let mut tx = deps.db.begin().await?;
     // Under lock: of two answers to one challenge, the second sees it used or dead.
-    let live = mfa::lock_challenge(&mut *tx, &hash).await?;
-    if !live.is_some_and(|c| c.live) {
+    if !mfa::lock_challenge(&mut *tx, &hash).await? {
         return Err(AuthError::InvalidToken);
     }
     let spent = match &judged {
-        Some(judged) => mfa::spend(&mut *tx, user.id, judged).await?,
+        Some(judged) => mfa::spend(&mut *tx, user_id, judged).await?,
         None => false,
     };
     let Some(method) = judged.filter(|_| spent).map(|j| j.login_method()) else {
         let failures = mfa::challenge_failed(&mut *tx, &hash).await?;
-        let event = Event::failure(Action::AuthMfaFailed, Some(user.id), Some(user.id), meta)
+        let event = Event::failure(Action::AuthMfaFailed, Some(user_id), Some(user_id), meta)
             .with_details(serde_json::json!({"failures": failures}));
         audit::insert(&mut *tx, &event).await?;
         tx.commit().await?;
@@ -108,34 +102,33 @@ pub async fn answer(
         return Err(AuthError::InvalidMfaCode);
     };
     mfa::challenge_used(&mut *tx, &hash).await?;
-    let opened = login::open_session(&mut tx, deps, user.id, method, meta).await?;
+    let opened = login::open_session(&mut tx, deps, user_id, method, meta).await?;
     tx.commit().await?;
     if let Some(slowdown) = &slowdown {
         slowdown.succeeded().await;
     }
-    login::pair(deps, user.id, user.role, opened)
+    login::pair(deps, user_id, found.role, opened)
 }
 
 /// Judges an answer against the user's stored factors, before anything is spent: `None`
 /// when it matches nothing. A `code` may be a TOTP code or a recovery code; a
 /// `recovery_code` only the latter.
-async fn judge(deps: &Deps, user_id: Uuid, answer: &Answer) -> Result<Option<Judged>, AuthError> {
-    let (code, totp_allowed) = match answer {
-        Answer::Code(code) => (code.expose().as_str(), true),
-        Answer::RecoveryCode(code) => (code.expose().as_str(), false),
+fn judge(
+    deps: &Deps,
+    found: &ChallengeContext,
+    answer: &Answer,
+) -> Result<Option<Judged>, AuthError> {
+    let (code, totp) = match answer {
+        Answer::Code(code) => (code, found.totp.as_ref()),
+        Answer::RecoveryCode(code) => (code, None),
     };
-    let stored = match totp_allowed {
-        true => mfa::totp(&deps.db, user_id).await?.filter(|t| t.confirmed),
-        false => None,
-    };
-    let secret = match &stored {
-        Some(stored) => Some(factors::open_secret(&deps.cipher, &stored.secret)?),
-        None => None,
-    };
-    let totp = secret
-        .as_ref()
-        .zip(stored.as_ref())
-        .map(|(secret, stored)| (secret, stored.last_used_step));
+    let totp = totp.map(|t| (&t.secret, t.last_used_step));
     let hasher = &deps.recovery_codes;
-    Ok(factors::judge(code, totp, factors::now(), hasher, user_id))
+    Ok(factors::judge_stored(
+        &deps.cipher,
+        code.expose(),
+        totp,
+        hasher,
+        found.user_id,
+    )?)
 }

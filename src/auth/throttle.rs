@@ -43,14 +43,14 @@ pub(super) struct Slowdown<'a> {
 }
 
 impl<'a> Slowdown<'a> {
-    /// The slowdown of `email` from the request's client IP; `None` when limits are off or
-    /// the IP is unknown.
-    pub(super) fn of(deps: &'a Deps, email: &Email, ip: Option<IpAddr>) -> Option<Self> {
+    /// The slowdown of the address with blind index `email_index` from the request's
+    /// client IP; `None` when limits are off or the IP is unknown.
+    pub(super) fn of(deps: &'a Deps, email_index: &[u8], ip: Option<IpAddr>) -> Option<Self> {
         let ip = ip.filter(|_| deps.limiter.enabled())?;
         let key = deps
             .limiter
             .limits()
-            .slowdown_key(&deps.email_key(email), ip);
+            .slowdown_key(&Deps::index_key(email_index), ip);
         Some(Self { deps, key })
     }
 
@@ -88,12 +88,12 @@ pub(super) struct AccountBudget<'a> {
 }
 
 impl<'a> AccountBudget<'a> {
-    /// The budget of the account with this address (unknown addresses count alike);
-    /// `None` when limits are off.
-    pub(super) fn of(deps: &'a Deps, email: &Email) -> Option<Self> {
+    /// The budget of the account with the address of blind index `email_index` (unknown
+    /// addresses count alike); `None` when limits are off.
+    pub(super) fn of(deps: &'a Deps, email_index: &[u8]) -> Option<Self> {
         deps.limiter.enabled().then(|| Self {
             deps,
-            key: Limits::account_window(&deps.email_key(email)),
+            key: Limits::account_window(&Deps::index_key(email_index)),
         })
     }
 

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::crypto::Sealed;
 use crate::mfa::Judged;
+use crate::model::{Role, Status};
 
 /// Wrong codes after which a challenge is dead.
 pub const CHALLENGE_FAILURES: i32 = 5;
@@ -209,52 +210,73 @@ pub async fn create_challenge<'e>(
     Ok(())
 }
 
-/// A challenge, locked until the transaction ends.
+/// What the second step needs before its transaction, read in one query: the challenge,
+/// its user, and the user's confirmed TOTP secret.
 #[derive(Debug)]
-pub struct Challenge {
+pub struct ChallengeContext {
     pub user_id: Uuid,
     /// Not used, not expired, fewer than [`CHALLENGE_FAILURES`] wrong codes.
     pub live: bool,
+    pub status: Status,
+    pub role: Role,
+    /// The blind index of the user's address (the failed-login slowdown's key).
+    pub email_index: Vec<u8>,
+    /// `None` when TOTP is not on (switched off since the challenge was made).
+    pub totp: Option<StoredTotp>,
 }
 
-/// Finds a challenge without locking it (the first look, before the transaction).
+/// Finds a challenge with its user and TOTP secret, without locking anything.
 pub async fn find_challenge<'e>(
     executor: impl PgExecutor<'e>,
     token_hash: &[u8],
-) -> Result<Option<Challenge>, sqlx::Error> {
+) -> Result<Option<ChallengeContext>, sqlx::Error> {
     let row = sqlx::query!(
-        r#"SELECT user_id,
-                  (used_at IS NULL AND expires_at > now() AND failures < $2) AS "live!"
-           FROM mfa_challenges WHERE token_hash = $1"#,
+        r#"SELECT c.user_id,
+                  (c.used_at IS NULL AND c.expires_at > now() AND c.failures < $2) AS "live!",
+                  u.status AS "status: Status", u.role AS "role: Role", u.email_blind_index,
+                  t.secret_ciphertext AS "secret_ciphertext?", t.secret_key_id AS "secret_key_id?",
+                  t.last_used_step AS "last_used_step?"
+           FROM mfa_challenges c
+           JOIN users u ON u.id = c.user_id
+           LEFT JOIN user_totp t ON t.user_id = c.user_id AND t.confirmed_at IS NOT NULL
+           WHERE c.token_hash = $1"#,
         token_hash,
         CHALLENGE_FAILURES,
     )
     .fetch_optional(executor)
     .await?;
-    Ok(row.map(|row| Challenge {
+    Ok(row.map(|row| ChallengeContext {
         user_id: row.user_id,
         live: row.live,
+        status: row.status,
+        role: row.role,
+        email_index: row.email_blind_index,
+        totp: row
+            .secret_ciphertext
+            .zip(row.secret_key_id)
+            .map(|(bytes, key_id)| StoredTotp {
+                secret: Sealed { key_id, bytes },
+                confirmed: true,
+                last_used_step: row.last_used_step,
+            }),
     }))
 }
 
-/// Finds a challenge and locks its row, so that concurrent answers queue.
+/// Locks a challenge's row until the transaction ends, so that concurrent answers queue;
+/// true when it is still live.
 pub async fn lock_challenge<'e>(
     executor: impl PgExecutor<'e>,
     token_hash: &[u8],
-) -> Result<Option<Challenge>, sqlx::Error> {
-    let row = sqlx::query!(
-        r#"SELECT user_id,
-                  (used_at IS NULL AND expires_at > now() AND failures < $2) AS "live!"
+) -> Result<bool, sqlx::Error> {
+    let live = sqlx::query_scalar!(
+        r#"SELECT (used_at IS NULL AND expires_at > now() AND failures < $2) AS "live!"
            FROM mfa_challenges WHERE token_hash = $1 FOR UPDATE"#,
         token_hash,
         CHALLENGE_FAILURES,
     )
     .fetch_optional(executor)
     .await?;
-    Ok(row.map(|row| Challenge {
-        user_id: row.user_id,
-        live: row.live,
-    }))
+    Ok(live.unwrap_or(false))
 }
 
 /// Counts a wrong code against a challenge; returns the failures so far.

@@ -224,15 +224,9 @@ async fn judge_on(deps: &Deps, user_id: Uuid, code: &str) -> Result<Judged, MfaE
     let Some(stored) = mfa::totp(&deps.db, user_id).await?.filter(|t| t.confirmed) else {
         return Err(MfaError::Conflict);
     };
-    let secret = factors::open_secret(&deps.cipher, &stored.secret)?;
-    factors::judge(
-        code,
-        Some((&secret, stored.last_used_step)),
-        factors::now(),
-        &deps.recovery_codes,
-        user_id,
-    )
-    .ok_or_else(invalid_code)
+    let totp = Some((&stored.secret, stored.last_used_step));
+    factors::judge_stored(&deps.cipher, code, totp, &deps.recovery_codes, user_id)?
+        .ok_or_else(invalid_code)
 }
 
 fn hash_all(deps: &Deps, user_id: Uuid, codes: &[String]) -> Vec<Vec<u8>> {
