@@ -118,13 +118,13 @@ pub async fn reset_password(
     users::set_password(&mut *tx, user.id, &password_hash).await?;
     users::mark_email_verified(&mut *tx, user.id).await?;
     let ended = sessions::end_all(&mut *tx, user.id, EndReason::PasswordReset, None).await?;
-    one_time::retire_open(&mut *tx, user.id, &purposes).await?;
-    one_time::retire_open(
-        &mut *tx,
-        user.id,
-        &TokenPurpose::RETIRED_BY_SECURITY_CHANGES,
-    )
-    .await?;
+    // This token's kinds and what every security change retires, in one statement.
+    let retired: Vec<TokenPurpose> = purposes
+        .iter()
+        .chain(&TokenPurpose::RETIRED_BY_SECURITY_CHANGES)
+        .copied()
+        .collect();
+    one_time::retire_open(&mut *tx, user.id, &retired).await?;
     let event = Event::success(Action::AuthPasswordReset, Some(user.id), Some(user.id), meta)
         .with_details(serde_json::json!({"sessions_ended": ended, "invitation": found.purpose == TokenPurpose::Invitation}));
     audit::insert(&mut *tx, &event).await?;
