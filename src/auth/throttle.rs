@@ -21,18 +21,15 @@ pub async fn charge_address(
     meta: &RequestMeta,
 ) -> Result<Option<Verdict>, AuthError> {
     let limiter = &deps.limiter;
-    if !limiter.enabled() {
-        return Ok(None);
-    }
     let bucket = limiter
         .limits()
         .address_bucket(kind, &deps.email_key(email));
-    let verdict = limiter.check(std::slice::from_ref(&bucket)).await;
-    if verdict.allowed {
-        Ok(Some(verdict))
-    } else {
-        record_refusal(deps, &bucket.0, meta, "rate_limit").await;
-        Err(AuthError::RateLimited(verdict))
+    match limiter.charge(std::slice::from_ref(&bucket)).await {
+        Ok(verdict) => Ok(verdict),
+        Err(verdict) => {
+            record_refusal(deps, &bucket.0, meta, "rate_limit").await;
+            Err(AuthError::RateLimited(verdict))
+        }
     }
 }
 

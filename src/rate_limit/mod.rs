@@ -158,6 +158,20 @@ impl RateLimiter {
         Verdict::from_outcomes(allowed, buckets, &outcomes)
     }
 
+    /// Charges a request to `buckets` where limits are on: `Ok(None)` when they are off,
+    /// the verdict when the request may go on, `Err` with it when a bucket refuses.
+    pub async fn charge(&self, buckets: &[(String, Limit)]) -> Result<Option<Verdict>, Verdict> {
+        if !self.enabled() {
+            return Ok(None);
+        }
+        let verdict = self.check(buckets).await;
+        if verdict.allowed {
+            Ok(Some(verdict))
+        } else {
+            Err(verdict)
+        }
+    }
+
     /// Seconds for which logins under `key` are refused, if any.
     pub async fn login_blocked(&self, key: &str) -> Option<u64> {
         let left = match &self.redis {

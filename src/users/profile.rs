@@ -213,18 +213,13 @@ async fn charge_email_change(
     new_email: &Email,
 ) -> Result<Option<Verdict>, ProfileError> {
     let limiter = &deps.limiter;
-    if !limiter.enabled() {
-        return Ok(None);
-    }
     let buckets = limiter
         .limits()
         .email_change_buckets(user_id, &deps.email_key(new_email));
-    let verdict = limiter.check(&buckets).await;
-    if verdict.allowed {
-        Ok(Some(verdict))
-    } else {
-        Err(ProfileError::RateLimited(verdict))
-    }
+    limiter
+        .charge(&buckets)
+        .await
+        .map_err(ProfileError::RateLimited)
 }
 
 /// Soft-deletes the caller's own account (password required).
