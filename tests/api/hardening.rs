@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, count, problem};
+use crate::helpers::{PASSWORD, TestApp, problem};
 
 const NEW_PASSWORD: &str = "a fresh long passphrase";
 
@@ -23,14 +23,6 @@ async fn change_email(
         "/api/v1/users/me/email",
         Some(token),
         Some(json!({"new_email": new_email, "current_password": password})),
-    )
-    .await
-}
-
-async fn audited(app: &TestApp, action: &str) -> i64 {
-    count(
-        &app.pool,
-        &format!("SELECT count(*) FROM audit_events WHERE action = '{action}'"),
     )
     .await
 }
@@ -52,7 +44,7 @@ async fn current_password_guesses_are_audited_and_end_the_session() {
         .await;
         problem(refused, 401, "invalid_credentials").await;
     }
-    assert_eq!(audited(&app, "user.reauth_failed").await, 4);
+    assert_eq!(app.audited("action = 'user.reauth_failed'").await, 4);
     let fifth = change_email(&app, &token, "eve@example.com", "guess number 5").await;
     problem(fifth, 401, "token_revoked").await;
     problem(
@@ -124,15 +116,14 @@ async fn failed_reauthentications_are_capped_per_user_and_hour() {
     assert!(capped.headers().contains_key("retry-after"));
     problem(capped, 429, "rate_limited").await;
     assert_eq!(
-        audited(&app, "user.reauth_failed").await,
+        app.audited("action = 'user.reauth_failed'").await,
         3,
         "the refused attempt was not judged"
     );
     assert_eq!(
-        count(
-            &app.pool,
-            "SELECT count(*) FROM audit_events WHERE action = 'auth.rate_limited' \
-             AND details->>'limit' = 'reauth_budget' AND target_id = actor_id",
+        app.audited(
+            "action = 'auth.rate_limited' AND details->>'limit' = 'reauth_budget' \
+             AND target_id = actor_id",
         )
         .await,
         1,
@@ -259,7 +250,10 @@ async fn the_old_address_undoes_a_completed_change() {
         "token_revoked",
     )
     .await;
-    assert_eq!(audited(&app, "user.email_change_reverted").await, 1);
+    assert_eq!(
+        app.audited("action = 'user.email_change_reverted'").await,
+        1
+    );
     problem(
         app.post("/api/v1/auth/revert-email", json!({"token": revert}))
             .await,

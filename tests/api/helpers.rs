@@ -486,6 +486,16 @@ impl TestApp {
             .collect()
     }
 
+    /// How many audit events meet `condition` (SQL over `audit_events`, e.g.
+    /// `action = 'auth.login' AND outcome = 'success'`).
+    pub async fn audited(&self, condition: &str) -> i64 {
+        count(
+            &self.pool,
+            &format!("SELECT count(*) FROM audit_events WHERE {condition}"),
+        )
+        .await
+    }
+
     /// Begins a graceful shutdown and waits for the server to finish.
     pub async fn shutdown(&mut self) -> std::io::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
