@@ -27,6 +27,25 @@ async fn change_email(
     .await
 }
 
+/// Asks to change the caller's address to `new_email` (202) and returns the confirmation
+/// link's token mailed there.
+async fn pending_change(app: &TestApp, token: &str, new_email: &str) -> String {
+    let asked = change_email(app, token, new_email, PASSWORD).await;
+    assert_eq!(asked.status(), 202);
+    app.mail.wait_for(new_email, 1).await[0]
+        .token_for("/verify-email")
+        .expect("confirmation link")
+}
+
+/// [`pending_change`], confirmed: the account's address is `new_email`.
+async fn completed_change(app: &TestApp, token: &str, new_email: &str) {
+    let confirm = pending_change(app, token, new_email).await;
+    let confirmed = app
+        .post("/api/v1/auth/verify-email", json!({"token": confirm}))
+        .await;
+    assert_eq!(confirmed.status(), 200);
+}
+
 /// A stolen session guesses the password through `current_password`: every guess is
 /// audited, and the fifth wrong one in a row ends the session, with rate limits off.
 #[tokio::test]
@@ -137,15 +156,7 @@ async fn a_password_change_retires_a_pending_email_change() {
     let app = TestApp::spawn().await;
     app.verified_user("ada@example.com").await;
     let token = app.token("ada@example.com", PASSWORD).await;
-    assert_eq!(
-        change_email(&app, &token, "eve@example.com", PASSWORD)
-            .await
-            .status(),
-        202
-    );
-    let link = app.mail.wait_for("eve@example.com", 1).await[0]
-        .token_for("/verify-email")
-        .expect("link");
+    let link = pending_change(&app, &token, "eve@example.com").await;
     let changed = app
         .send(
             Method::PUT,
@@ -185,21 +196,7 @@ async fn the_old_address_undoes_a_completed_change() {
         .iter()
         .find_map(|m| m.token_for("/reset-password"))
         .expect("reset link");
-    assert_eq!(
-        change_email(&app, &token, "eve@example.com", PASSWORD)
-            .await
-            .status(),
-        202
-    );
-    let confirm = app.mail.wait_for("eve@example.com", 1).await[0]
-        .token_for("/verify-email")
-        .expect("confirmation link");
-    assert_eq!(
-        app.post("/api/v1/auth/verify-email", json!({"token": confirm}))
-            .await
-            .status(),
-        200
-    );
+    completed_change(&app, &token, "eve@example.com").await;
     problem(
         app.get_as("/api/v1/users/me", &token).await,
         401,
@@ -310,21 +307,7 @@ async fn the_revert_page_acts_only_when_its_button_is_pressed() {
     let app = TestApp::spawn().await;
     app.verified_user("ada@example.com").await;
     let token = app.token("ada@example.com", PASSWORD).await;
-    assert_eq!(
-        change_email(&app, &token, "eve@example.com", PASSWORD)
-            .await
-            .status(),
-        202
-    );
-    let confirm = app.mail.wait_for("eve@example.com", 1).await[0]
-        .token_for("/verify-email")
-        .expect("confirmation link");
-    assert_eq!(
-        app.post("/api/v1/auth/verify-email", json!({"token": confirm}))
-            .await
-            .status(),
-        200
-    );
+    completed_change(&app, &token, "eve@example.com").await;
     let revert = app
         .mail
         .wait_for("ada@example.com", 2)
@@ -380,15 +363,7 @@ async fn a_deactivated_users_change_does_not_complete() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let ada = app.member(&admin, "ada@example.com", "user").await;
-    assert_eq!(
-        change_email(&app, &ada.token, "eve@example.com", PASSWORD)
-            .await
-            .status(),
-        202
-    );
-    let confirm = app.mail.wait_for("eve@example.com", 1).await[0]
-        .token_for("/verify-email")
-        .expect("link");
+    let confirm = pending_change(&app, &ada.token, "eve@example.com").await;
     let deactivated = app
         .send(
             Method::DELETE,
