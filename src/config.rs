@@ -638,33 +638,35 @@ fn is_development_jwt_key(pem: &str) -> bool {
 
 /// A retired signer: its private key (PKCS#8) or only its public half (SPKI).
 fn read_verify_key_pem(path: &PathBuf) -> Result<String, ConfigError> {
-    let pem = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
-        name: "JWT_VERIFY_KEY_FILES",
-        path: path.display().to_string(),
-        source,
-    })?;
+    let pem = read_pem("JWT_VERIFY_KEY_FILES", path)?;
     let start = pem.trim_start();
-    if !start.starts_with("-----BEGIN PRIVATE KEY-----")
-        && !start.starts_with("-----BEGIN PUBLIC KEY-----")
-    {
+    if !start.starts_with(PRIVATE_PEM) && !start.starts_with("-----BEGIN PUBLIC KEY-----") {
         return Err(ConfigError::NotVerifyKeyPem(path.display().to_string()));
     }
     Ok(pem)
 }
 
 fn read_private_key_pem(name: &'static str, path: &PathBuf) -> Result<String, ConfigError> {
-    let pem = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
-        name,
-        path: path.display().to_string(),
-        source,
-    })?;
-    if !pem.trim_start().starts_with("-----BEGIN PRIVATE KEY-----") {
+    let pem = read_pem(name, path)?;
+    if !pem.trim_start().starts_with(PRIVATE_PEM) {
         return Err(ConfigError::NotPkcs8Pem {
             name,
             path: path.display().to_string(),
         });
     }
     Ok(pem)
+}
+
+/// The header of a PKCS#8 private key in PEM.
+const PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----";
+
+/// The text of the PEM file of setting `name`.
+fn read_pem(name: &'static str, path: &PathBuf) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+        name,
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 fn parse_non_empty(value: &str) -> Result<String, String> {
