@@ -244,6 +244,16 @@ pub fn key_id(pem: &str) -> Result<String, String> {
         .ok_or_else(|| "the key has no thumbprint".to_owned())
 }
 
+/// A public JWK as the JWKS publishes it: its RFC 7638 thumbprint as `kid`, for signing.
+fn published(mut jwk: Jwk) -> Result<Jwk, String> {
+    let kid = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|e| e.to_string())?;
+    jwk.common.key_id = Some(kid);
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    Ok(jwk)
+}
+
 /// The header of a public key in SPKI PEM.
 const PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----";
 
@@ -261,17 +271,13 @@ fn public_jwk(pem: &str) -> Result<Jwk, String> {
             Err(_) => return Err(NOT_PUBLIC.into()),
         },
     };
-    let mut jwk = Jwk::from_decoding_key(&key, Some(algorithm)).map_err(|_| NOT_PUBLIC)?;
+    let jwk = Jwk::from_decoding_key(&key, Some(algorithm)).map_err(|_| NOT_PUBLIC)?;
     if let jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(ec) = &jwk.algorithm
         && ec.curve != jsonwebtoken::jwk::EllipticCurve::P256
     {
         return Err(NOT_PUBLIC.into());
     }
-    let kid = jwk
-        .thumbprint(ThumbprintHash::SHA256)
-        .map_err(|e| e.to_string())?;
-    jwk.common.key_id = Some(kid);
-    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    let jwk = published(jwk)?;
     // The key must be usable for verifying, checked now rather than at the first token.
     DecodingKey::from_jwk(&jwk).map_err(|e| format!("{NOT_PUBLIC}: {e}"))?;
     Ok(jwk)
@@ -287,13 +293,9 @@ fn load_pem(pem: &str) -> Result<(EncodingKey, Algorithm, Jwk), String> {
             Err(_) => return Err("not an Ed25519 or P-256 private key in PKCS#8 PEM".into()),
         },
     };
-    let mut jwk = Jwk::from_encoding_key(&key, algorithm)
-        .map_err(|_| "not an Ed25519 or P-256 private key in PKCS#8 PEM".to_owned())?;
-    let kid = jwk
-        .thumbprint(ThumbprintHash::SHA256)
-        .map_err(|e| e.to_string())?;
-    jwk.common.key_id = Some(kid);
-    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    let jwk = Jwk::from_encoding_key(&key, algorithm)
+        .map_err(|_| "not an Ed25519 or P-256 private key in PKCS#8 PEM".to_owned())
+        .and_then(published)?;
     // Check the pair once now, so a broken key fails at start rather than at first login.
     let probe = jsonwebtoken::encode(&Header::new(algorithm), &serde_json::json!({}), &key)
         .map_err(|e| format!("cannot sign with this key: {e}"))?;
