@@ -7,7 +7,7 @@ use crate::audit::AuditError;
 use crate::auth::AuthError;
 use crate::avatars::AvatarError;
 use crate::passwords::HashError;
-use crate::users::{AccountError, AdminError, MfaError, ProfileError, SessionError};
+use crate::users::{AccountError, AdminError, MfaError, ProfileError, ReauthError, SessionError};
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
@@ -50,15 +50,24 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<ReauthError> for ApiError {
+    fn from(error: ReauthError) -> Self {
+        match error {
+            ReauthError::WrongPassword => P::InvalidCredentials.into(),
+            ReauthError::SessionEnded => P::TokenRevoked.into(),
+            ReauthError::RateLimited(verdict) => Self::rate_limited(verdict),
+            ReauthError::Hashing(e) => e.into(),
+            ReauthError::Database(e) => e.into(),
+        }
+    }
+}
+
 impl From<MfaError> for ApiError {
     fn from(error: MfaError) -> Self {
         match error {
             MfaError::Invalid(problems) => Self::invalid(problems),
-            MfaError::WrongPassword => P::InvalidCredentials.into(),
-            MfaError::SessionEnded => P::TokenRevoked.into(),
-            MfaError::RateLimited(verdict) => Self::rate_limited(verdict),
+            MfaError::Reauth(e) => e.into(),
             MfaError::Conflict => P::MfaConflict.into(),
-            MfaError::Hashing(e) => e.into(),
             MfaError::Database(e) => e.into(),
             MfaError::Internal(e) => Self::internal(e),
         }
@@ -82,8 +91,7 @@ impl From<ProfileError> for ApiError {
     fn from(error: ProfileError) -> Self {
         match error {
             ProfileError::Invalid(problems) => Self::invalid(problems),
-            ProfileError::WrongPassword => P::InvalidCredentials.into(),
-            ProfileError::SessionEnded => P::TokenRevoked.into(),
+            ProfileError::Reauth(e) => e.into(),
             ProfileError::RateLimited(verdict) => Self::rate_limited(verdict),
             ProfileError::EmailTaken => P::EmailTaken.into(),
             ProfileError::LastAdmin => P::LastAdmin.into(),

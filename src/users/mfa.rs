@@ -11,7 +11,6 @@ use crate::db::{audit, mfa};
 use crate::deps::Deps;
 use crate::mfa::{self as factors, Judged, TotpSecret};
 use crate::model::{Action, Authenticated, Event};
-use crate::rate_limit::Verdict;
 use crate::request::RequestMeta;
 use crate::validation::{FieldProblems, Invalid};
 
@@ -21,34 +20,17 @@ pub enum MfaError {
     /// The code is not a current TOTP code nor an unused recovery code.
     #[error("invalid input: {}", crate::validation::describe(.0))]
     Invalid(FieldProblems),
-    #[error("wrong password")]
-    WrongPassword,
-    #[error("the session ended after repeated wrong passwords")]
-    SessionEnded,
-    #[error("too many attempts")]
-    RateLimited(Verdict),
+    /// The `current_password` confirming the change did not pass.
+    #[error(transparent)]
+    Reauth(#[from] ReauthError),
     /// Enrolling while TOTP is on; confirming with nothing pending; removing or
     /// regenerating while TOTP is off.
     #[error("two-step sign-in is not in a state that allows this")]
     Conflict,
-    #[error("password hashing is unavailable")]
-    Hashing(#[from] crate::passwords::HashError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
-}
-
-impl From<ReauthError> for MfaError {
-    fn from(error: ReauthError) -> Self {
-        match error {
-            ReauthError::WrongPassword => Self::WrongPassword,
-            ReauthError::SessionEnded => Self::SessionEnded,
-            ReauthError::RateLimited(verdict) => Self::RateLimited(verdict),
-            ReauthError::Hashing(error) => Self::Hashing(error),
-            ReauthError::Database(error) => Self::Database(error),
-        }
-    }
 }
 
 fn invalid_code() -> MfaError {

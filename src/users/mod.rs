@@ -5,7 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod mfa;
 pub mod profile;
-mod reauth;
+pub mod reauth;
 pub mod sessions;
 mod shared;
 
@@ -13,4 +13,5 @@ pub use accounts::AccountError;
 pub use admin::AdminError;
 pub use mfa::MfaError;
 pub use profile::ProfileError;
+pub use reauth::ReauthError;
 pub use sessions::SessionError;

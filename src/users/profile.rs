@@ -23,13 +23,10 @@ pub use super::shared::ProfilePatch;
 pub enum ProfileError {
     #[error("invalid input: {}", crate::validation::describe(.0))]
     Invalid(FieldProblems),
-    /// The current password given to confirm the change is wrong.
-    #[error("wrong password")]
-    WrongPassword,
-    /// The current password was wrong too many times in a row: the session has ended.
-    #[error("the session ended after repeated wrong passwords")]
-    SessionEnded,
-    /// A limit refused the attempt (failed re-authentications, email changes).
+    /// The `current_password` confirming the change did not pass.
+    #[error(transparent)]
+    Reauth(#[from] ReauthError),
+    /// The email-change limit refused the attempt.
     #[error("too many attempts")]
     RateLimited(Verdict),
     #[error("an account with this email address exists")]
@@ -71,18 +68,6 @@ pub async fn update(
 ) -> Result<User, ProfileError> {
     let user = &caller.user;
     Ok(shared::apply_patch(deps, user.id, user, None, patch, meta).await?)
-}
-
-impl From<ReauthError> for ProfileError {
-    fn from(error: ReauthError) -> Self {
-        match error {
-            ReauthError::WrongPassword => Self::WrongPassword,
-            ReauthError::SessionEnded => Self::SessionEnded,
-            ReauthError::RateLimited(verdict) => Self::RateLimited(verdict),
-            ReauthError::Hashing(error) => Self::Hashing(error),
-            ReauthError::Database(error) => Self::Database(error),
-        }
-    }
 }
 
 /// Changes the caller's password; every other session ends.

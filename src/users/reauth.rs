@@ -23,23 +23,23 @@ use crate::request::RequestMeta;
 /// Consecutive failures within a session that end it.
 pub const SESSION_FAILURES: i32 = 5;
 
-/// Why a re-authentication did not pass.
-#[derive(Debug)]
-pub(super) enum ReauthError {
+/// Why a re-authentication did not pass: one outcome for every operation that asks for
+/// `current_password`, so each maps it to a problem the same way.
+#[derive(Debug, thiserror::Error)]
+pub enum ReauthError {
     /// The password is wrong.
+    #[error("wrong password")]
     WrongPassword,
     /// The password was wrong for the fifth time in a row: the session is over.
+    #[error("the session ended after repeated wrong passwords")]
     SessionEnded,
     /// Too many failures this hour: not judged.
+    #[error("too many failed re-authentications")]
     RateLimited(Verdict),
-    Hashing(HashError),
-    Database(sqlx::Error),
-}
-
-impl From<sqlx::Error> for ReauthError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::Database(error)
-    }
+    #[error("password hashing is unavailable")]
+    Hashing(#[from] HashError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
 }
 
 /// Checks the caller's `current_password`.
@@ -60,11 +60,7 @@ pub(super) async fn check(
         return Err(ReauthError::RateLimited(Verdict::blocked(budget, wait)));
     }
     let stored = users::password_hash(&deps.db, user_id).await?;
-    let right = deps
-        .passwords
-        .verify(password, stored.as_deref())
-        .await
-        .map_err(ReauthError::Hashing)?;
+    let right = deps.passwords.verify(password, stored.as_deref()).await?;
     if right {
         sessions::reauth_succeeded(&deps.db, caller.session_id).await?;
         return Ok(());
