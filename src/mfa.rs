@@ -382,6 +382,11 @@ impl LoginMethod {
             Self::Passkey => &["hwk"],
         }
     }
+
+    /// [`Self::amr`] as the session stores it and its access tokens carry it.
+    pub fn amr_claim(self) -> Vec<String> {
+        self.amr().iter().map(|m| (*m).to_owned()).collect()
+    }
 }
 
 #[cfg(test)]

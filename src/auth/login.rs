@@ -39,9 +39,9 @@ impl std::fmt::Debug for TokenPair {
 
 /// A session just opened, before its tokens are signed.
 pub(super) struct Opened {
-    session_id: Uuid,
-    refresh_token: String,
-    amr: Vec<String>,
+    pub(super) session_id: Uuid,
+    pub(super) refresh_token: String,
+    pub(super) amr: Vec<String>,
 }
 
 /// Signs the access token of a session and pairs it with its refresh token.
@@ -72,7 +72,7 @@ pub(super) async fn open_session(
     method: LoginMethod,
     meta: &RequestMeta,
 ) -> Result<Opened, AuthError> {
-    let amr: Vec<String> = method.amr().iter().map(|m| (*m).to_owned()).collect();
+    let amr = method.amr_claim();
     let session_id = Uuid::now_v7();
     let (refresh_token, refresh_hash) = crypto::new_token();
     sessions::create(
@@ -86,14 +86,23 @@ pub(super) async fn open_session(
     .await?;
     sessions::add_refresh_token(&mut **tx, session_id, &refresh_hash).await?;
     users::record_login(&mut **tx, user_id).await?;
-    let event = Event::success(Action::AuthLogin, Some(user_id), Some(user_id), meta)
-        .with_details(serde_json::json!({"session_id": session_id, "method": method.as_str()}));
-    audit::insert(&mut **tx, &event).await?;
+    audit::insert(&mut **tx, &login_event(user_id, session_id, method, meta)).await?;
     Ok(Opened {
         session_id,
         refresh_token,
         amr,
     })
+}
+
+/// The `auth.login` success of a session opened by `method`.
+pub(super) fn login_event(
+    user_id: Uuid,
+    session_id: Uuid,
+    method: LoginMethod,
+    meta: &RequestMeta,
+) -> Event<'_> {
+    Event::success(Action::AuthLogin, Some(user_id), Some(user_id), meta)
+        .with_details(serde_json::json!({"session_id": session_id, "method": method.as_str()}))
 }
 
 /// Checks email and password and opens a session. An unknown email, an account without a

@@ -3,10 +3,13 @@
 //! wrong codes); answering it with a TOTP or recovery code opens the session.
 //!
 //! Nothing here waits on the network inside a transaction: the challenge, its user and the
-//! secret are read first, in one query, the slowdown (which may live in Redis) is asked before the transaction, and
-//! told the outcome after it. The transaction locks the challenge row, so two answers to
-//! one challenge queue; the code itself is spent by a conditional update, so two answers
-//! with the same code to two challenges cannot both win either.
+//! secret are read first, in one query; the slowdown (which may live in Redis) is asked
+//! before anything is written, and told the outcome after. A right code is then redeemed in
+//! one statement (`db::mfa::redeem_challenge`) that locks the challenge row, so that two
+//! answers to one challenge queue and the second finds it used, and spends the code by a
+//! conditional update, so that two answers with the same code to two challenges cannot both
+//! win either. A wrong code counts against the challenge, with its audit event, in a short
+//! transaction of its own.
 
 use std::time::Duration;
 
@@ -17,7 +20,7 @@ use super::login::{self, TokenPair};
 use super::throttle::Slowdown;
 use crate::crypto;
 use crate::db::audit;
-use crate::db::mfa::{self, ChallengeContext};
+use crate::db::mfa::{self, ChallengeContext, NewSession, Redeemed};
 use crate::deps::Deps;
 use crate::mfa::{self as factors, Judged};
 use crate::model::{Action, Event, Status};
@@ -81,33 +84,85 @@ pub async fn answer(
     }
     let judged = judge(deps, &found, answer)?;
 
-    let mut tx = deps.db.begin().await?;
-    // Under lock: of two answers to one challenge, the second sees it used or dead.
-    if !mfa::lock_challenge(&mut *tx, &hash).await? {
-        return Err(AuthError::InvalidToken);
-    }
-    let spent = match &judged {
-        Some(judged) => mfa::spend(&mut *tx, user_id, judged).await?,
-        None => false,
+    let outcome = match &judged {
+        Some(judged) => redeem(deps, &hash, user_id, judged, meta).await?,
+        None => Redemption::Wrong,
     };
-    let Some(method) = judged.filter(|_| spent).map(|j| j.login_method()) else {
-        let failures = mfa::challenge_failed(&mut *tx, &hash).await?;
-        let event = Event::failure(Action::AuthMfaFailed, Some(user_id), Some(user_id), meta)
-            .with_details(serde_json::json!({"failures": failures}));
-        audit::insert(&mut *tx, &event).await?;
-        tx.commit().await?;
-        if let Some(slowdown) = &slowdown {
-            slowdown.failed().await;
+    let opened = match outcome {
+        Redemption::Opened(opened) => opened,
+        Redemption::NotLive => return Err(AuthError::InvalidToken),
+        Redemption::Wrong => {
+            count_failure(deps, &hash, user_id, meta).await?;
+            if let Some(slowdown) = &slowdown {
+                slowdown.failed().await;
+            }
+            return Err(AuthError::InvalidMfaCode);
         }
-        return Err(AuthError::InvalidMfaCode);
     };
-    mfa::challenge_used(&mut *tx, &hash).await?;
-    let opened = login::open_session(&mut tx, deps, user_id, method, meta).await?;
-    tx.commit().await?;
     if let Some(slowdown) = &slowdown {
         slowdown.succeeded().await;
     }
     login::pair(deps, user_id, found.role, opened)
+}
+
+/// What answering a live challenge came to.
+enum Redemption {
+    Opened(login::Opened),
+    /// The challenge was answered, expired or died meanwhile.
+    NotLive,
+    /// The code matches nothing, or was spent meanwhile.
+    Wrong,
+}
+
+/// Spends a judged code on the challenge and opens the session, in one statement.
+async fn redeem(
+    deps: &Deps,
+    hash: &[u8],
+    user_id: Uuid,
+    judged: &Judged,
+    meta: &RequestMeta,
+) -> Result<Redemption, AuthError> {
+    let method = judged.login_method();
+    let amr = method.amr_claim();
+    let session_id = Uuid::now_v7();
+    let (refresh_token, refresh_hash) = crypto::new_token();
+    let session = NewSession {
+        id: session_id,
+        ttl: deps.settings.tokens.refresh_ttl,
+        amr: &amr,
+        refresh_hash: &refresh_hash,
+    };
+    let event = login::login_event(user_id, session_id, method, meta);
+    Ok(
+        match mfa::redeem_challenge(&deps.db, hash, user_id, judged, &session, &event).await? {
+            Redeemed::Opened => Redemption::Opened(login::Opened {
+                session_id,
+                refresh_token,
+                amr,
+            }),
+            Redeemed::Spent => Redemption::Wrong,
+            Redeemed::NotLive => Redemption::NotLive,
+        },
+    )
+}
+
+/// Counts a wrong code against the challenge with its `auth.mfa_failed` event; 401
+/// `invalid_token` when the challenge stopped being live meanwhile.
+async fn count_failure(
+    deps: &Deps,
+    hash: &[u8],
+    user_id: Uuid,
+    meta: &RequestMeta,
+) -> Result<(), AuthError> {
+    let mut tx = deps.db.begin().await?;
+    let Some(failures) = mfa::challenge_failed(&mut *tx, hash).await? else {
+        return Err(AuthError::InvalidToken);
+    };
+    let event = Event::failure(Action::AuthMfaFailed, Some(user_id), Some(user_id), meta)
+        .with_details(serde_json::json!({"failures": failures}));
+    audit::insert(&mut *tx, &event).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Judges an answer against the user's stored factors, before anything is spent: `None`

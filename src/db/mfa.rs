@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::crypto::Sealed;
 use crate::mfa::Judged;
-use crate::model::{Role, Status};
+use crate::model::{Action, Event, Outcome, Role, Status};
 
 /// Wrong codes after which a challenge is dead.
 pub const CHALLENGE_FAILURES: i32 = 5;
@@ -262,48 +262,129 @@ pub async fn find_challenge<'e>(
     }))
 }
 
-/// Locks a challenge's row until the transaction ends, so that concurrent answers queue;
-/// true when it is still live.
-pub async fn lock_challenge<'e>(
+/// The session a redeemed challenge opens, with its first refresh token (its hash only).
+#[derive(Debug)]
+pub struct NewSession<'a> {
+    pub id: Uuid,
+    pub ttl: Duration,
+    /// The authentication methods of the sign-in, as its access tokens carry them.
+    pub amr: &'a [String],
+    pub refresh_hash: &'a [u8],
+}
+
+/// What redeeming a challenge did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The challenge is unknown, used, expired or dead (or not this user's): nothing changed.
+    NotLive,
+    /// The challenge is live but the code was spent meanwhile: nothing changed.
+    Spent,
+    /// The code was spent, the challenge used, and the session opened with its event.
+    Opened,
+}
+
+/// Redeems a live challenge of `user_id` with a judged code, in one statement: it locks the
+/// challenge (so that concurrent answers queue, and the later ones see it used), spends the
+/// code (a conditional update, so that of two challenges answered with one code only one
+/// wins), marks the challenge used, and opens the session: the session, its first refresh
+/// token, the user's `last_login_at`, and `event` (the `auth.login` success). Everything
+/// after the lock happens only if the code was spent. One statement is one round trip and
+/// one commit with no transaction held open between them: the second step is the one
+/// sign-in path that runs at the rate of a write, not of a hash. The session's columns are
+/// those of `sessions::create` and `sessions::add_refresh_token`; a change to one goes to
+/// the other.
+pub async fn redeem_challenge<'e>(
     executor: impl PgExecutor<'e>,
     token_hash: &[u8],
-) -> Result<bool, sqlx::Error> {
-    let live = sqlx::query_scalar!(
-        r#"SELECT (used_at IS NULL AND expires_at > now() AND failures < $2) AS "live!"
-           FROM mfa_challenges WHERE token_hash = $1 FOR UPDATE"#,
+    user_id: Uuid,
+    judged: &Judged,
+    session: &NewSession<'_>,
+    event: &Event<'_>,
+) -> Result<Redeemed, sqlx::Error> {
+    let (step, code_hash) = match judged {
+        Judged::TotpStep(step) => (Some(*step), None),
+        Judged::RecoveryCode(hash) => (None, Some(hash.as_slice())),
+    };
+    let ip = event.meta.ip.map(ipnet::IpNet::from);
+    let row = sqlx::query!(
+        r#"WITH challenge AS (
+               SELECT user_id FROM mfa_challenges
+               WHERE token_hash = $1 AND user_id = $2
+                 AND used_at IS NULL AND expires_at > now() AND failures < $3
+               FOR UPDATE
+           ), totp_spent AS (
+               UPDATE user_totp SET last_used_step = $4
+               WHERE user_id IN (SELECT user_id FROM challenge) AND $4::bigint IS NOT NULL
+                 AND confirmed_at IS NOT NULL
+                 AND (last_used_step IS NULL OR last_used_step < $4)
+               RETURNING user_id
+           ), code_spent AS (
+               UPDATE recovery_codes SET used_at = now()
+               WHERE user_id IN (SELECT user_id FROM challenge) AND code_hash = $5
+                 AND used_at IS NULL
+               RETURNING user_id
+           ), used AS (
+               UPDATE mfa_challenges SET used_at = now()
+               WHERE token_hash = $1 AND user_id IN (SELECT user_id FROM challenge)
+                 AND EXISTS (SELECT 1 FROM totp_spent UNION ALL SELECT 1 FROM code_spent)
+               RETURNING user_id
+           ), session AS (
+               INSERT INTO sessions (id, user_id, expires_at, ip, user_agent, amr)
+               SELECT $6, user_id, now() + $7, $8, $9, $10 FROM used
+               RETURNING id, expires_at
+           ), refresh AS (
+               INSERT INTO refresh_tokens (token_hash, session_id, expires_at)
+               SELECT $11, id, expires_at FROM session
+           ), login AS (
+               UPDATE users SET last_login_at = now() WHERE id IN (SELECT user_id FROM used)
+           ), event AS (
+               INSERT INTO audit_events
+                   (id, action, outcome, actor_id, target_id, ip, user_agent, request_id, details)
+               SELECT $12, $13, $14, $15, $16, $8, $9, $17, $18 FROM used
+           )
+           SELECT EXISTS (SELECT 1 FROM challenge) AS "live!",
+                  EXISTS (SELECT 1 FROM used) AS "opened!""#,
+        token_hash,
+        user_id,
+        CHALLENGE_FAILURES,
+        step,
+        code_hash,
+        session.id,
+        session.ttl as Duration,
+        ip,
+        event.meta.user_agent.as_deref(),
+        session.amr,
+        session.refresh_hash,
+        Uuid::now_v7(),
+        event.action as Action,
+        event.outcome as Outcome,
+        event.actor_id,
+        event.target_id,
+        event.meta.request_id.as_deref(),
+        &event.details,
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(match (row.live, row.opened) {
+        (_, true) => Redeemed::Opened,
+        (true, false) => Redeemed::Spent,
+        (false, false) => Redeemed::NotLive,
+    })
+}
+
+/// Counts a wrong code against a live challenge; returns the failures so far, or `None`
+/// when the challenge is no longer live (answered, expired or dead meanwhile).
+pub async fn challenge_failed<'e>(
+    executor: impl PgExecutor<'e>,
+    token_hash: &[u8],
+) -> Result<Option<i32>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "UPDATE mfa_challenges SET failures = failures + 1
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() AND failures < $2
+         RETURNING failures",
         token_hash,
         CHALLENGE_FAILURES,
     )
     .fetch_optional(executor)
-    .await?;
-    Ok(live.unwrap_or(false))
-}
-
-/// Counts a wrong code against a challenge; returns the failures so far.
-pub async fn challenge_failed<'e>(
-    executor: impl PgExecutor<'e>,
-    token_hash: &[u8],
-) -> Result<i32, sqlx::Error> {
-    let failures = sqlx::query_scalar!(
-        "UPDATE mfa_challenges SET failures = failures + 1 WHERE token_hash = $1
-         RETURNING failures",
-        token_hash,
-    )
-    .fetch_optional(executor)
-    .await?;
-    Ok(failures.unwrap_or(CHALLENGE_FAILURES))
-}
-
-/// Marks a challenge answered: it cannot be answered again.
-pub async fn challenge_used<'e>(
-    executor: impl PgExecutor<'e>,
-    token_hash: &[u8],
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE mfa_challenges SET used_at = now() WHERE token_hash = $1",
-        token_hash,
-    )
-    .execute(executor)
-    .await?;
-    Ok(())
+    .await
 }

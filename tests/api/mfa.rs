@@ -5,7 +5,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gatehouse::mfa::{TotpSecret, code_at};
+use gatehouse::db::mfa::{self as mfa_db, NewSession, Redeemed};
+use gatehouse::mfa::{Judged, TotpSecret, code_at};
+use gatehouse::model::{Action, Event};
+use gatehouse::request::RequestMeta;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -277,6 +280,129 @@ async fn two_answers_racing_with_one_code_let_exactly_one_in() {
     });
     let statuses = join_all(answers).await;
     assert_one_winner(&statuses, 200, 401);
+}
+
+/// One challenge answered at once with two different right codes (a TOTP code and a
+/// recovery code): one opens a session, the other is told the challenge is over, and the
+/// loser's code is not spent by the answer that lost.
+#[tokio::test]
+async fn two_right_answers_to_one_challenge_open_one_session_and_spend_one_code() {
+    let app = TestApp::spawn().await;
+    let ada = enrolled(&app, "ada@example.com").await;
+    let mut used_before = 0;
+    for round in 0..3 {
+        let mfa_token = challenge(&app, "ada@example.com").await;
+        let now = clear_of_step_edges().await;
+        let totp = code_at(&ada.secret, now + 30 * (round + 1));
+        let recovery = ada.recovery_codes[round as usize].clone();
+        let url = app.url("/api/v1/auth/login/mfa");
+        let answers = [
+            json!({"mfa_token": mfa_token, "code": totp}),
+            json!({"mfa_token": mfa_token, "recovery_code": recovery}),
+        ]
+        .into_iter()
+        .map(|body| {
+            let (client, url) = (app.client.clone(), url.clone());
+            async move {
+                let sent = client.post(url).json(&body).send().await;
+                sent.map(|r| r.status().as_u16()).unwrap_or(0)
+            }
+        });
+        let statuses = join_all(answers).await;
+        assert_one_winner(&statuses, 200, 401);
+        let totp_won = statuses[0] == 200;
+        let step = (now + 30 * (round + 1)) / 30;
+        let step_spent = count(
+            &app.pool,
+            &format!("SELECT count(*) FROM user_totp WHERE last_used_step = {step}"),
+        )
+        .await;
+        let codes_used = count(
+            &app.pool,
+            "SELECT count(*) FROM recovery_codes WHERE used_at IS NOT NULL",
+        )
+        .await;
+        // Exactly the winner's code is spent: its TOTP step or one more recovery code.
+        assert_eq!(step_spent, i64::from(totp_won), "round {round}");
+        assert_eq!(
+            codes_used - used_before,
+            i64::from(!totp_won),
+            "round {round}"
+        );
+        used_before = codes_used;
+    }
+}
+
+/// The order inside the one statement that redeems a challenge, made deterministic: while
+/// another transaction holds the challenge (answering it), a redemption with a right
+/// recovery code waits, then finds the challenge used and spends nothing.
+#[tokio::test]
+async fn a_redemption_waits_for_the_challenge_and_spends_nothing_when_it_lost() {
+    let app = TestApp::spawn().await;
+    let ada = enrolled(&app, "ada@example.com").await;
+    let mfa_token = challenge(&app, "ada@example.com").await;
+    let token_hash = gatehouse::crypto::hash_token(&mfa_token);
+    let user_id: uuid::Uuid = sqlx::query_scalar("SELECT user_id FROM user_totp")
+        .fetch_one(&app.pool)
+        .await
+        .expect("the user");
+    let code_hash: Vec<u8> =
+        sqlx::query_scalar("SELECT code_hash FROM recovery_codes WHERE used_at IS NULL LIMIT 1")
+            .fetch_one(&app.pool)
+            .await
+            .expect("a recovery code");
+    let mut winner = app.pool.begin().await.expect("begin");
+    sqlx::query("UPDATE mfa_challenges SET used_at = now() WHERE token_hash = $1")
+        .bind(&token_hash)
+        .execute(&mut *winner)
+        .await
+        .expect("the other answer");
+
+    let pool = app.pool.clone();
+    let (hash, judged) = (token_hash.clone(), Judged::RecoveryCode(code_hash.clone()));
+    let loser = tokio::spawn(async move {
+        let meta = RequestMeta::default();
+        let amr = vec!["pwd".to_owned(), "otp".to_owned()];
+        let session = NewSession {
+            id: uuid::Uuid::now_v7(),
+            ttl: Duration::from_secs(3600),
+            amr: &amr,
+            refresh_hash: &[7; 32],
+        };
+        let event = Event::success(Action::AuthLogin, Some(user_id), Some(user_id), &meta);
+        mfa_db::redeem_challenge(&pool, &hash, user_id, &judged, &session, &event).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !loser.is_finished(),
+        "the redemption waits for the challenge"
+    );
+    winner.commit().await.expect("commit");
+    let redeemed = loser.await.expect("joined").expect("redeemed");
+    assert_eq!(redeemed, Redeemed::NotLive);
+    let unused: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM recovery_codes WHERE used_at IS NULL AND code_hash = $1",
+    )
+    .bind(&code_hash)
+    .fetch_one(&app.pool)
+    .await
+    .expect("count");
+    assert_eq!(unused, 1, "the recovery code is unspent");
+    assert_eq!(
+        count(
+            &app.pool,
+            "SELECT count(*) FROM sessions WHERE amr = '{pwd,otp}'"
+        )
+        .await,
+        0
+    );
+    // Answered over HTTP now, the challenge is over.
+    problem(
+        answer(&app, &mfa_token, &ada.recovery_codes[0]).await,
+        401,
+        "invalid_token",
+    )
+    .await;
 }
 
 #[tokio::test]
