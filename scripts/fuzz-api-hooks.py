@@ -50,6 +50,12 @@ EXPECTED_REFUSALS = {
     # The account's current address as the new one (the stateful phase learns it from
     # GET /users/me): the schema cannot know which address the caller has.
     ("POST /api/v1/users/me/email", 422): lambda p: only_field_errors(p, {("new_email", "unchanged")}),
+    # Passkeys: any object fits the schema of a browser's answer, and any UUID the schema of
+    # a challenge; only a live challenge of the caller and a real WebAuthn answer to it pass.
+    ("POST /api/v1/users/me/passkeys", 422): lambda p: only_field_errors(
+        p, {("challenge_id", "invalid_challenge"), ("credential", "invalid_credential")}
+    ),
+    ("POST /api/v1/auth/passkey/login", 422): lambda p: only_field_errors(p, {("credential", "invalid_credential")}),
 }
 
 # The HTML pages of mailed links (tag `pages`) refuse the same tokens, and the reset form

@@ -110,6 +110,19 @@ pub struct Config {
     #[arg(long, env = "MFA_ISSUER", default_value = "Gatehouse", value_parser = parse_non_empty)]
     pub mfa_issuer: String,
 
+    /// The passkeys' relying party ID (a domain); unset, the host of `PUBLIC_URL`.
+    #[arg(long, env = "WEBAUTHN_RP_ID", value_parser = parse_non_empty)]
+    pub webauthn_rp_id: Option<String>,
+
+    /// Comma-separated origins whose passkey answers are accepted; unset, the origin of
+    /// `PUBLIC_URL`.
+    #[arg(long, env = "WEBAUTHN_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub webauthn_origins: Vec<String>,
+
+    /// The service's name that authenticators show when a passkey is made.
+    #[arg(long, env = "WEBAUTHN_RP_NAME", default_value = "Gatehouse", value_parser = parse_non_empty)]
+    pub webauthn_rp_name: String,
+
     /// Access token lifetime in seconds.
     #[arg(long, env = "ACCESS_TOKEN_TTL", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -273,6 +286,17 @@ pub struct Settings {
     pub password_hash_threads: usize,
     /// The admin to create on start if no admin exists.
     pub bootstrap_admin: Option<BootstrapAdmin>,
+    pub passkeys: PasskeySettings,
+}
+
+/// The passkeys' relying party (`WEBAUTHN_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeySettings {
+    /// The RP ID: a domain, or (refused later, with a warning) an IP address.
+    pub rp_id: String,
+    /// Accepted origins; the first is the main one.
+    pub origins: Vec<Url>,
+    pub rp_name: String,
 }
 
 /// The HTTP server and the addresses it is known by.
@@ -554,6 +578,20 @@ impl Config {
             .parse()
             .map_err(|e: lettre::address::AddressError| ConfigError::MailFrom(e.to_string()))?;
         let base = self.public_url.as_str().trim_end_matches('/').to_owned();
+        let passkeys = PasskeySettings {
+            rp_id: self
+                .webauthn_rp_id
+                .unwrap_or_else(|| self.public_url.host_str().unwrap_or_default().to_owned()),
+            origins: if self.webauthn_origins.is_empty() {
+                vec![origin_of(&self.public_url)]
+            } else {
+                self.webauthn_origins
+                    .iter()
+                    .filter_map(|origin| Url::parse(origin).ok())
+                    .collect()
+            },
+            rp_name: self.webauthn_rp_name,
+        };
         let password_hash_threads = match self.password_hash_threads {
             Some(threads) => threads,
             None => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
@@ -603,6 +641,7 @@ impl Config {
             }),
             password_hash_threads,
             bootstrap_admin,
+            passkeys,
         })
     }
 
@@ -770,6 +809,11 @@ fn parse_ip_or_cidr(value: &str) -> Result<IpNet, String> {
         .parse::<IpNet>()
         .or_else(|_| value.parse::<std::net::IpAddr>().map(IpNet::from))
         .map_err(|_| format!("`{value}` is neither an IP address nor a CIDR"))
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, as a URL.
+fn origin_of(url: &Url) -> Url {
+    Url::parse(&url.origin().ascii_serialization()).unwrap_or_else(|_| url.clone())
 }
 
 fn parse_origin(value: &str) -> Result<String, String> {

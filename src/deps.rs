@@ -14,6 +14,7 @@ use crate::db::reserved::Reserved;
 use crate::images::ImageWorkers;
 use crate::mfa::RecoveryCodeHasher;
 use crate::model::Email;
+use crate::passkeys::{RelyingParty, RelyingPartyError};
 use crate::passwords::{HashError, Passwords};
 use crate::rate_limit::RateLimiter;
 use crate::rate_limit::redis::RedisStore;
@@ -37,6 +38,9 @@ pub struct Deps {
     pub limiter: RateLimiter,
     /// Work done after the response (see [`Background`]).
     pub background: Arc<Background>,
+    /// The passkeys' relying party; `None` when its RP ID would be an IP address (the
+    /// passkey routes then answer 404).
+    pub passkeys: Option<RelyingParty>,
 }
 
 /// Work a service does after its answer is sent, so that the answer takes the same time
@@ -86,6 +90,8 @@ pub enum StartError {
     Hasher(#[from] HashError),
     #[error("REDIS_URL: {0}")]
     Redis(String),
+    #[error(transparent)]
+    Passkeys(RelyingPartyError),
 }
 
 impl Deps {
@@ -111,7 +117,9 @@ impl Deps {
             None => None,
         };
         let pool = PoolSettings::from(&settings.database);
+        let passkeys = relying_party(&settings)?;
         Ok(Self {
+            passkeys,
             cipher: Arc::new(FieldCipher::new(settings.keys.encryption.expose())),
             blind_index: BlindIndex::new(*settings.keys.blind_index.expose()),
             recovery_codes: RecoveryCodeHasher::new(*settings.keys.blind_index.expose()),
@@ -153,5 +161,24 @@ impl Deps {
     /// The blind index of an address: how it is looked up.
     pub fn email_index(&self, email: &Email) -> Vec<u8> {
         self.blind_index.compute(&email.normalised())
+    }
+}
+
+/// The passkeys' relying party of the settings. An RP ID that is an IP address (as when
+/// `PUBLIC_URL` names one) turns passkeys off with a warning; origins that do not belong to
+/// the RP ID stop the start.
+fn relying_party(settings: &Settings) -> Result<Option<RelyingParty>, StartError> {
+    let passkeys = &settings.passkeys;
+    match RelyingParty::new(&passkeys.rp_id, &passkeys.origins, &passkeys.rp_name) {
+        Ok(rp) => Ok(Some(rp)),
+        Err(RelyingPartyError::IpAddress(rp_id)) => {
+            tracing::warn!(
+                rp_id,
+                "passkeys are off: WEBAUTHN_RP_ID (by default the host of PUBLIC_URL) is an \
+                 IP address, and WebAuthn needs a domain name; set WEBAUTHN_RP_ID"
+            );
+            Ok(None)
+        }
+        Err(error) => Err(StartError::Passkeys(error)),
     }
 }

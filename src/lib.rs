@@ -37,6 +37,8 @@ pub mod mfa;
 pub mod model;
 /// Page numbers and sizes of listings.
 pub mod paging;
+/// Passkeys (WebAuthn), the relying party: ceremony options and the checks of answers.
+pub mod passkeys;
 /// Password rules and Argon2id hashing on dedicated threads.
 pub mod passwords;
 /// Rate limits and the failed-login slowdown: the mechanism and its stores.

@@ -39,6 +39,9 @@ pub enum AuthError {
     /// A wrong code for a live challenge.
     #[error("the second-step code is wrong")]
     InvalidMfaCode,
+    /// Passkeys are off: the RP ID would be an IP address.
+    #[error("passkeys are off")]
+    PasskeysOff,
     /// A limit refused the attempt; the verdict says until when.
     #[error("too many attempts")]
     RateLimited(Verdict),

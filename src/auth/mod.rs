@@ -4,6 +4,7 @@
 pub mod error;
 pub mod login;
 pub mod mfa;
+pub mod passkey;
 pub mod recovery;
 pub mod throttle;
 pub mod verification;

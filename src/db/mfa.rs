@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use super::sessions::NewSession;
 use crate::crypto::Sealed;
 use crate::mfa::Judged;
 use crate::model::{Action, Event, Outcome, Role, Status};
@@ -170,21 +171,23 @@ pub async fn spend_recovery_code<'e>(
     Ok(written.rows_affected() == 1)
 }
 
-/// Whether TOTP is on, and how many recovery codes are left unused.
+/// Whether TOTP is on, how many recovery codes are left unused, and how many passkeys the
+/// user has.
 pub async fn status<'e>(
     executor: impl PgExecutor<'e>,
     user_id: Uuid,
-) -> Result<(bool, i64), sqlx::Error> {
+) -> Result<(bool, i64, i64), sqlx::Error> {
     let row = sqlx::query!(
         r#"SELECT EXISTS (SELECT 1 FROM user_totp
                           WHERE user_id = $1 AND confirmed_at IS NOT NULL) AS "on!",
                   (SELECT count(*) FROM recovery_codes
-                   WHERE user_id = $1 AND used_at IS NULL) AS "remaining!""#,
+                   WHERE user_id = $1 AND used_at IS NULL) AS "remaining!",
+                  (SELECT count(*) FROM passkeys WHERE user_id = $1) AS "passkeys!""#,
         user_id,
     )
     .fetch_one(executor)
     .await?;
-    Ok((row.on, row.remaining))
+    Ok((row.on, row.remaining, row.passkeys))
 }
 
 /// Opens the challenge of a right password, to be answered within `lifetime`. The user's
@@ -260,16 +263,6 @@ pub async fn find_challenge<'e>(
                 last_used_step: row.last_used_step,
             }),
     }))
-}
-
-/// The session a redeemed challenge opens, with its first refresh token (its hash only).
-#[derive(Debug)]
-pub struct NewSession<'a> {
-    pub id: Uuid,
-    pub ttl: Duration,
-    /// The authentication methods of the sign-in, as its access tokens carry them.
-    pub amr: &'a [String],
-    pub refresh_hash: &'a [u8],
 }
 
 /// What redeeming a challenge did.

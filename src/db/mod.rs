@@ -12,6 +12,7 @@ pub mod mail;
 pub mod mfa;
 pub mod one_time;
 pub mod outbox;
+pub mod passkeys;
 pub mod reserved;
 pub mod sessions;
 pub mod users;

@@ -53,6 +53,17 @@ pub struct RefreshState {
     pub amr: Vec<String>,
 }
 
+/// A session that a single-statement sign-in (the second step, a passkey) opens, with its
+/// first refresh token (its hash only).
+#[derive(Debug)]
+pub struct NewSession<'a> {
+    pub id: Uuid,
+    pub ttl: Duration,
+    /// The authentication methods of the sign-in, as its access tokens carry them.
+    pub amr: &'a [String],
+    pub refresh_hash: &'a [u8],
+}
+
 /// Opens a session that lives `ttl` unless it is refreshed, signed in by the methods
 /// `amr` (RFC 8176).
 pub async fn create<'e>(

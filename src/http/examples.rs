@@ -39,3 +39,86 @@ pub fn token_pair() -> Value {
         "refresh_expires_in": 2592000
     })
 }
+
+/// An example passkey.
+pub fn passkey() -> Value {
+    json!({
+        "id": "0193a5c4-8a21-7d3e-a4f0-1b2c3d4e5f60",
+        "name": "Work laptop",
+        "created_at": "2026-11-26T12:00:00Z",
+        "last_used_at": "2026-11-27T08:15:00Z"
+    })
+}
+
+/// Example registration options (`PublicKeyCredentialCreationOptionsJSON`).
+pub fn passkey_creation_options() -> Value {
+    json!({
+        "challenge_id": "5f0c2a8e-3b1d-4c7a-9e6f-2d8b4a1c7e30",
+        "publicKey": {
+            "rp": {"id": "login.example.com", "name": "Gatehouse"},
+            "user": {"id": "AZOlxH8OfBqbHl0vOktcbQ", "name": "ada@example.com", "displayName": "Ada Lovelace"},
+            "challenge": "q8Ui3HbOaS4f0vW2Jx9mYc7Lr1KpTn5eZgDs6AhQwVo",
+            "pubKeyCredParams": [{"type": "public-key", "alg": -7}, {"type": "public-key", "alg": -257}],
+            "timeout": 300000,
+            "excludeCredentials": [],
+            "authenticatorSelection": {"residentKey": "required", "requireResidentKey": true, "userVerification": "required"},
+            "attestation": "none",
+            "extensions": {"credentialProtectionPolicy": "userVerificationRequired", "enforceCredentialProtectionPolicy": false, "uvm": true, "credProps": true}
+        }
+    })
+}
+
+/// Example sign-in options (`PublicKeyCredentialRequestOptionsJSON`).
+pub fn passkey_request_options() -> Value {
+    json!({
+        "challenge_id": "8d3e1f7a-2c4b-4a9e-b6d0-7f1a3c5e9b24",
+        "publicKey": {
+            "challenge": "Yt7mK2pQ9xVb4nR8cW1sJd6hF3gLz0aEuOi5kTy2MwX",
+            "timeout": 300000,
+            "rpId": "login.example.com",
+            "allowCredentials": [],
+            "userVerification": "required",
+            "extensions": {"uvm": true}
+        }
+    })
+}
+
+/// An example registration answer (`PublicKeyCredential.toJSON()` after `create()`).
+pub fn passkey_registration() -> Value {
+    json!({
+        "challenge_id": "5f0c2a8e-3b1d-4c7a-9e6f-2d8b4a1c7e30",
+        "name": "Work laptop",
+        "credential": {
+            "id": "f3Jk9QmX2vLp8sTn4wRb6y",
+            "rawId": "f3Jk9QmX2vLp8sTn4wRb6y",
+            "type": "public-key",
+            "authenticatorAttachment": "platform",
+            "clientExtensionResults": {"credProps": {"rk": true}},
+            "response": {
+                "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uY3JlYXRlIiwiY2hhbGxlbmdlIjoiLi4uIn0",
+                "attestationObject": "o2NmbXRkbm9uZWdhdHRTdG10oGhhdXRoRGF0YVi...",
+                "transports": ["internal", "hybrid"]
+            }
+        }
+    })
+}
+
+/// An example sign-in answer (`PublicKeyCredential.toJSON()` after `get()`).
+pub fn passkey_sign_in() -> Value {
+    json!({
+        "challenge_id": "8d3e1f7a-2c4b-4a9e-b6d0-7f1a3c5e9b24",
+        "credential": {
+            "id": "f3Jk9QmX2vLp8sTn4wRb6y",
+            "rawId": "f3Jk9QmX2vLp8sTn4wRb6y",
+            "type": "public-key",
+            "authenticatorAttachment": "platform",
+            "clientExtensionResults": {},
+            "response": {
+                "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0IiwiY2hhbGxlbmdlIjoiLi4uIn0",
+                "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
+                "signature": "MEUCIQD...",
+                "userHandle": "AZOlxH8OfBqbHl0vOktcbQ"
+            }
+        }
+    })
+}

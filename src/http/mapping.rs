@@ -7,7 +7,9 @@ use crate::audit::AuditError;
 use crate::auth::AuthError;
 use crate::avatars::AvatarError;
 use crate::passwords::HashError;
-use crate::users::{AccountError, AdminError, MfaError, ProfileError, ReauthError, SessionError};
+use crate::users::{
+    AccountError, AdminError, MfaError, PasskeyError, ProfileError, ReauthError, SessionError,
+};
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
@@ -31,6 +33,7 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid(problems) => Self::invalid(problems),
             AuthError::EmailTaken => P::EmailTaken.into(),
             AuthError::InvalidCredentials => P::InvalidCredentials.into(),
+            AuthError::PasskeysOff => P::NotFound.into(),
             AuthError::EmailNotVerified => P::EmailNotVerified.into(),
             AuthError::AccountDeactivated => P::AccountDeactivated.into(),
             AuthError::InvalidToken => P::InvalidToken.into(),
@@ -70,6 +73,18 @@ impl From<MfaError> for ApiError {
             MfaError::Conflict => P::MfaConflict.into(),
             MfaError::Database(e) => e.into(),
             MfaError::Internal(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<PasskeyError> for ApiError {
+    fn from(error: PasskeyError) -> Self {
+        match error {
+            PasskeyError::Invalid(problems) => Self::invalid(problems),
+            PasskeyError::Reauth(e) => e.into(),
+            PasskeyError::NotFound | PasskeyError::Off => P::NotFound.into(),
+            PasskeyError::Database(e) => e.into(),
+            PasskeyError::Internal(e) => Self::internal(e),
         }
     }
 }

@@ -76,6 +76,25 @@ pub fn optional_name_schema() -> Object {
     name_of_type(SchemaType::from_iter([Type::String, Type::Null]))
 }
 
+/// `schema_with` of a browser's WebAuthn answer, `PublicKeyCredential.toJSON()`.
+pub fn webauthn_credential_schema() -> Object {
+    open_object(
+        Type::Object,
+        "`PublicKeyCredential.toJSON()` as the browser gives it (WebAuthn Level 3): `id`, \
+         `rawId`, `type`, `response` with base64url fields, `clientExtensionResults`.",
+    )
+}
+
+/// `schema_with` of ceremony options for the browser.
+pub fn webauthn_options_schema() -> Object {
+    open_object(
+        Type::Object,
+        "WebAuthn Level 3 JSON (`PublicKeyCredentialCreationOptionsJSON` or \
+         `PublicKeyCredentialRequestOptionsJSON`), binary fields in base64url: give it to \
+         `PublicKeyCredential.parseCreationOptionsFromJSON()` or `parseRequestOptionsFromJSON()`.",
+    )
+}
+
 /// `preferences` are any JSON object, so their schema is a plain open object. The one rule
 /// beyond size and depth, no U+0000 in a string or key (PostgreSQL's `jsonb` cannot store
 /// it), is said in words: written as a schema it needs a recursive one, which client

@@ -34,6 +34,9 @@ crate::text_enum! {
         UserMfaEnabled = "user.mfa_enabled",
         UserMfaDisabled = "user.mfa_disabled",
         UserRecoveryCodesRegenerated = "user.recovery_codes_regenerated",
+        UserPasskeyAdded = "user.passkey_added",
+        UserPasskeyRenamed = "user.passkey_renamed",
+        UserPasskeyRemoved = "user.passkey_removed",
         AuthMfaFailed = "auth.mfa_failed",
     }
 }

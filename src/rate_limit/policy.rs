@@ -72,6 +72,9 @@ pub enum RouteLimit {
     Login,
     /// The second step of a sign-in: its own bucket, at the login rate.
     LoginMfa,
+    /// A passkey sign-in's options and its answer: buckets of their own, at the login rate.
+    PasskeyOptions,
+    PasskeyLogin,
     Register,
     ResendVerification,
     ForgotPassword,
@@ -114,6 +117,8 @@ impl Limits {
         let (name, limit) = match route {
             RouteLimit::Login => ("login", self.login),
             RouteLimit::LoginMfa => ("login_mfa", self.login),
+            RouteLimit::PasskeyOptions => ("passkey_options", self.login),
+            RouteLimit::PasskeyLogin => ("passkey_login", self.login),
             RouteLimit::Register => ("register", self.register),
             RouteLimit::ResendVerification => ("resend", self.recovery_per_ip),
             RouteLimit::ForgotPassword => ("forgot", self.recovery_per_ip),

@@ -48,7 +48,7 @@ fn invalid_code() -> MfaError {
 pub struct MfaStatus {
     pub totp: bool,
     pub recovery_codes_remaining: i64,
-    /// Passkeys registered (none until passkeys exist).
+    /// Passkeys registered.
     pub passkeys: i64,
 }
 
@@ -75,13 +75,13 @@ impl std::fmt::Debug for RecoveryCodes {
     }
 }
 
-/// Whether TOTP is on, and how many recovery codes are left.
+/// Whether TOTP is on, how many recovery codes are left, and how many passkeys.
 pub async fn status(deps: &Deps, caller: &Authenticated) -> Result<MfaStatus, MfaError> {
-    let (totp, recovery_codes_remaining) = mfa::status(&deps.db, caller.user.id).await?;
+    let (totp, recovery_codes_remaining, passkeys) = mfa::status(&deps.db, caller.user.id).await?;
     Ok(MfaStatus {
         totp,
         recovery_codes_remaining,
-        passkeys: 0,
+        passkeys,
     })
 }
 

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod mfa;
+pub mod passkeys;
 pub mod profile;
 pub mod reauth;
 pub mod sessions;
@@ -12,6 +13,7 @@ mod shared;
 pub use accounts::AccountError;
 pub use admin::AdminError;
 pub use mfa::MfaError;
+pub use passkeys::PasskeyError;
 pub use profile::ProfileError;
 pub use reauth::ReauthError;
 pub use sessions::SessionError;

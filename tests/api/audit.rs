@@ -295,6 +295,36 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
         204
     );
 
+    // Passkeys: added, renamed, removed.
+    let options: Value = call(
+        Method::POST,
+        "/api/v1/users/me/passkeys/options",
+        Some(json!({"current_password": "a changed passphrase!"})),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let (_, credential) =
+        crate::soft_passkey::SoftPasskey::register(&options["publicKey"], "http://localhost:8080");
+    let passkey: Value = call(
+        Method::POST,
+        "/api/v1/users/me/passkeys",
+        Some(json!({"challenge_id": options["challenge_id"], "name": "Key", "credential": credential})),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let passkey_path = format!("/api/v1/users/me/passkeys/{}", id(&passkey));
+    for (method, body, status) in [
+        (Method::PATCH, Some(json!({"name": "Old key"})), 200),
+        (Method::DELETE, None, 204),
+    ] {
+        let answer = app.send(method, &passkey_path, Some(&token), body).await;
+        assert_eq!(answer.status(), status);
+    }
+
     let other = app
         .token_pair("ada@example.com", "a changed passphrase!")
         .await;
@@ -413,6 +443,9 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
         ("auth.mfa_failed", "failure", ada, ada),
         ("user.recovery_codes_regenerated", "success", ada, ada),
         ("user.mfa_disabled", "success", ada, ada),
+        ("user.passkey_added", "success", ada, ada),
+        ("user.passkey_renamed", "success", ada, ada),
+        ("user.passkey_removed", "success", ada, ada),
         ("user.session_revoked", "success", ada, ada),
         ("user.created", "success", admin, bob),
         ("user.role_changed", "success", admin, bob),

@@ -648,3 +648,13 @@ where
     outputs.sort_by_key(|(index, _)| *index);
     outputs.into_iter().map(|(_, output)| output).collect()
 }
+
+/// The claims of an access token (its signature is the service's business, not this test's).
+pub fn claims(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)
+}

@@ -3,6 +3,7 @@
 mod helpers;
 mod mail;
 mod private;
+mod soft_passkey;
 
 mod attacks;
 mod audit;
@@ -20,6 +21,7 @@ mod mfa;
 mod middleware;
 mod migrations;
 mod openapi;
+mod passkeys;
 mod rate_limits;
 mod rbac_matrix;
 mod tokens;

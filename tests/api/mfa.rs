@@ -3,9 +3,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use gatehouse::db::mfa::{self as mfa_db, NewSession, Redeemed};
+use gatehouse::db::mfa::{self as mfa_db, Redeemed};
+use gatehouse::db::sessions::NewSession;
 use gatehouse::mfa::{Judged, TotpSecret, code_at};
 use gatehouse::model::{Action, Event};
 use gatehouse::request::RequestMeta;
@@ -13,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    PASSWORD, TestApp, assert_one_winner, count, join_all, json_body, problem, start_binary,
+    PASSWORD, TestApp, assert_one_winner, claims, count, join_all, json_body, problem, start_binary,
 };
 
 fn unix_now() -> u64 {
@@ -34,13 +33,6 @@ async fn clear_of_step_edges() -> u64 {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-/// The claims of an access token (its signature is the service's business, not this test's).
-fn claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap_or_default();
-    let bytes = URL_SAFE_NO_PAD.decode(payload).unwrap_or_default();
-    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
 struct Enrolled {

@@ -178,10 +178,12 @@ fn client_generators_can_take_the_document() {
     fn refs(value: &serde_json::Value, found: &mut Vec<String>) {
         match value {
             serde_json::Value::Object(map) => {
-                if let Some(target) = map.get("$ref").and_then(|r| r.as_str()) {
-                    if let Some(name) = target.strip_prefix("#/components/schemas/") {
-                        found.push(name.to_owned());
-                    }
+                if let Some(name) = map
+                    .get("$ref")
+                    .and_then(|r| r.as_str())
+                    .and_then(|target| target.strip_prefix("#/components/schemas/"))
+                {
+                    found.push(name.to_owned());
                 }
                 map.values().for_each(|v| refs(v, found));
             }

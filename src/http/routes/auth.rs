@@ -36,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .merge(limited(Limit::Login, one(routes!(login))))
         .merge(limited(Limit::LoginMfa, one(routes!(login_mfa))))
+        .merge(super::passkeys::auth_router())
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(logout_all))

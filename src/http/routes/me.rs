@@ -46,6 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit_events))
         .merge(avatar)
         .merge(super::mfa::router())
+        .merge(super::passkeys::me_router())
 }
 
 /// A profile change: absent fields stay; `preferences` is a JSON Merge Patch.

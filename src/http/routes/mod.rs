@@ -7,4 +7,5 @@ pub mod jwks;
 pub mod me;
 pub mod mfa;
 pub mod pages;
+pub mod passkeys;
 pub mod users;
