@@ -7,9 +7,15 @@
 
 mod keys;
 mod mfa;
+mod passkey;
 mod probe;
 mod report;
 mod seed;
+/// The software authenticator of the tests, which signs the sign-ins of the passkey scenario
+/// (the benchmark uses less of it than the tests do).
+#[path = "../../tests/api/soft_passkey.rs"]
+#[allow(dead_code)]
+mod soft_passkey;
 mod wrk;
 
 use std::path::{Path, PathBuf};
@@ -41,10 +47,10 @@ struct Options {
     /// PostgreSQL server for the scratch databases.
     #[arg(long, default_value = "postgres://postgres@localhost:5432")]
     server: String,
-    /// Run only these scenarios (comma-separated: me, login, probe, refresh, mfa, list,
+    /// Run only these scenarios (comma-separated: me, login, probe, refresh, mfa, passkey, list,
     /// register, keys); the machine's limits are always measured.
     #[arg(long, value_delimiter = ',',
-          value_parser = ["me", "login", "probe", "refresh", "mfa", "list", "register", "keys"])]
+          value_parser = ["me", "login", "probe", "refresh", "mfa", "passkey", "list", "register", "keys"])]
     only: Vec<String>,
     /// Keep the seeded database `gatehouse_bench` afterwards (for EXPLAIN ANALYZE by hand).
     #[arg(long)]
@@ -211,6 +217,20 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         record("POST /auth/login/mfa (TOTP)", "50", second_step, &mut rows);
     }
+    let passkey_login = if options.wants("passkey") {
+        // One challenge a request, signed in advance: more than the run can spend.
+        let count = if options.smoke { 3_000 } else { 60_000 };
+        let bodies = passkey::prepare(&deps, &work, count).await?;
+        let options_only =
+            wrk::run(&work, "passkey_options", &base, smoke_or(50), duration, &[]).await?;
+        record("POST /auth/passkey/options", "50", options_only, &mut rows);
+        let signed_in =
+            wrk::run(&work, "passkey", &base, smoke_or(50), duration, &[&bodies]).await?;
+        record("POST /auth/passkey/login", "50", signed_in, &mut rows);
+        Some(signed_in)
+    } else {
+        None
+    };
     if options.wants("list") {
         let list = wrk::run(
             &work,
@@ -319,6 +339,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(login) = login {
         let ratio = login.requests_per_second / argon2.max(1.0);
         ratios.push(format!("login vs raw Argon2id: {ratio:.2}"));
+    }
+    if let (Some(passkey), Some(login)) = (passkey_login, login) {
+        let ratio = passkey.requests_per_second / login.requests_per_second.max(1.0);
+        ratios.push(format!("passkey sign-in vs password login: {ratio:.1}x"));
     }
     if !ratios.is_empty() {
         println!("\nratios: {}", ratios.join("; "));

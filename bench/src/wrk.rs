@@ -93,6 +93,29 @@ function request()
 end
 "#
         }
+        "passkey" => {
+            r#"
+local bodies
+local next_index
+function init(args)
+  bodies = lines(args[1])
+  next_index = id
+end
+function request()
+  -- Each thread walks its own slice: every challenge is answered once.
+  local body = bodies[((next_index - 1) % #bodies) + 1]
+  next_index = next_index + 2
+  return wrk.format("POST", "/api/v1/auth/passkey/login", {["Content-Type"] = "application/json"}, body)
+end
+"#
+        }
+        "passkey_options" => {
+            r#"
+function request()
+  return wrk.format("POST", "/api/v1/auth/passkey/options", {["Content-Type"] = "application/json"}, "{}")
+end
+"#
+        }
         "list" => {
             r#"
 -- An admin console: browsing pages by role or by name, and looking people up by part of
