@@ -1,9 +1,10 @@
 //! Signing in with a passkey: a discoverable credential, so no email is asked. The options
-//! keep their state server-side as a challenge (five minutes, single use, taken by the
+//! keep their state server-side as a challenge (five minutes, single use, spent by the
 //! answer whatever its outcome); the answer names its credential and user, which one query
-//! reads while it takes the challenge; `webauthn-rs` checks origin, RP ID, challenge, user
-//! verification, signature and counter; and one statement records the use and opens the
-//! session. A passkey proves possession and user verification: no second step is asked,
+//! reads with the challenge; `webauthn-rs` checks origin, RP ID, challenge, user
+//! verification, signature and counter; then one statement spends the challenge, records
+//! the use and opens the session, and a refused answer spends the challenge with its audit
+//! event. A passkey proves possession and user verification: no second step is asked,
 //! and the access tokens say `amr: ["hwk"]`.
 
 use serde_json::Value;
@@ -13,7 +14,7 @@ use super::AuthError;
 use super::login::{self, Opened, TokenPair};
 use crate::crypto;
 use crate::db::audit;
-use crate::db::passkeys::{self, Ceremony};
+use crate::db::passkeys::{self, Ceremony, Recorded, VerifiedUse};
 use crate::db::sessions::NewSession;
 use crate::deps::Deps;
 use crate::mfa::LoginMethod;
@@ -70,21 +71,23 @@ pub async fn sign_in(
             Invalid::new("invalid_credential", refusal.to_string()),
         )])
     })?;
-    let found = passkeys::take_sign_in(&deps.db, challenge_id, &assertion.credential_id).await?;
+    let found = passkeys::find_sign_in(&deps.db, challenge_id, &assertion.credential_id).await?;
     // A credential counts only for the user its authenticator names.
     let stored = found
         .credential
         .filter(|stored| stored.user_id == assertion.user_id);
     let target = stored.as_ref().map(|stored| stored.user_id);
     let Some(state) = found.state else {
-        return Err(refuse(deps, target, "challenge", meta).await?);
+        return Err(refuse(deps, challenge_id, target, "challenge", meta).await?);
     };
     let Some(stored) = stored else {
-        return Err(refuse(deps, None, "unknown_credential", meta).await?);
+        return Err(refuse(deps, challenge_id, None, "unknown_credential", meta).await?);
     };
     let verified = match rp.finish_sign_in(&assertion, state, &stored.credential)? {
         Ok(verified) => verified,
-        Err(refusal) => return Err(refuse(deps, target, refusal.reason(), meta).await?),
+        Err(refusal) => {
+            return Err(refuse(deps, challenge_id, target, refusal.reason(), meta).await?);
+        }
     };
     let refusal = match stored.user_status {
         Status::Active => None,
@@ -92,7 +95,7 @@ pub async fn sign_in(
         Status::PendingVerification => Some(("email_not_verified", AuthError::EmailNotVerified)),
     };
     if let Some((reason, error)) = refusal {
-        audit::insert(&deps.db, &failure(target, target, reason, meta)).await?;
+        discard_and_audit(deps, challenge_id, &failure(target, target, reason, meta)).await?;
         return Err(error);
     }
 
@@ -107,19 +110,24 @@ pub async fn sign_in(
         amr: &amr,
         refresh_hash: &refresh_hash,
     };
+    let used = VerifiedUse {
+        id: stored.id,
+        credential: &verified.credential,
+        sign_count: verified.sign_count,
+    };
     let event = login::login_event(user_id, session_id, method, meta);
-    let opened = passkeys::record_sign_in(
-        &deps.db,
-        stored.id,
-        &verified.credential,
-        verified.sign_count,
-        &session,
-        &event,
-    )
-    .await?;
-    if !opened {
+    let recorded =
+        passkeys::record_sign_in(&deps.db, challenge_id, &used, &session, &event).await?;
+    let reason = match recorded {
+        Recorded::Opened => None,
+        // Another answer took the challenge first.
+        Recorded::ChallengeGone => Some("challenge"),
         // Another sign-in with this counter value won the race: a clone, or a replay.
-        return Err(refuse(deps, target, "counter", meta).await?);
+        Recorded::CounterNotAbove => Some("counter"),
+    };
+    if let Some(reason) = reason {
+        audit::insert(&deps.db, &failure(None, target, reason, meta)).await?;
+        return Err(AuthError::InvalidCredentials);
     }
     let opened = Opened {
         session_id,
@@ -141,14 +149,28 @@ fn failure<'m>(
     )
 }
 
-/// Audits a refused sign-in (made by someone unknown: the account is only the target) and
-/// gives its error.
+/// Spends the challenge of a refused sign-in and audits the refusal (made by someone
+/// unknown: the account is only the target); gives its error.
 async fn refuse(
     deps: &Deps,
+    challenge_id: Uuid,
     target: Option<Uuid>,
     reason: &str,
     meta: &RequestMeta,
 ) -> Result<AuthError, AuthError> {
-    audit::insert(&deps.db, &failure(None, target, reason, meta)).await?;
+    discard_and_audit(deps, challenge_id, &failure(None, target, reason, meta)).await?;
     Ok(AuthError::InvalidCredentials)
+}
+
+/// Spends a sign-in challenge and writes the refusal's event, together.
+async fn discard_and_audit(
+    deps: &Deps,
+    challenge_id: Uuid,
+    event: &Event<'_>,
+) -> Result<(), AuthError> {
+    let mut tx = deps.db.begin().await?;
+    passkeys::discard_challenge(&mut *tx, challenge_id).await?;
+    audit::insert(&mut *tx, event).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -91,28 +91,26 @@ pub struct StoredCredential {
     pub user_role: Role,
 }
 
-/// What a sign-in answer finds, in one statement: the sign-in challenge `id` is taken
-/// (whatever comes next, it is used), and the credential `credential_id` is read with its
-/// user.
+/// What a sign-in answer finds, read in one query before anything is verified: the
+/// sign-in challenge (not taken yet: only a verified answer takes it, in the statement that
+/// opens the session, or a refused one, by [`discard_challenge`]) and the credential the
+/// answer names, with its user.
 #[derive(Debug)]
 pub struct SignInContext {
-    /// The challenge's state; `None` when it was unknown, used or expired.
+    /// The challenge's state; `None` when it is unknown, used or expired.
     pub state: Option<Value>,
     pub credential: Option<StoredCredential>,
 }
 
-/// Takes a sign-in challenge and reads the credential a sign-in names.
-pub async fn take_sign_in<'e>(
+/// Reads a sign-in challenge and the credential a sign-in names.
+pub async fn find_sign_in<'e>(
     executor: impl PgExecutor<'e>,
     id: Uuid,
     credential_id: &[u8],
 ) -> Result<SignInContext, sqlx::Error> {
     let row = sqlx::query!(
-        r#"WITH taken AS (
-               DELETE FROM webauthn_challenges WHERE id = $1 AND ceremony = 'sign_in'
-               RETURNING state, expires_at > now() AS live
-           )
-           SELECT (SELECT state FROM taken WHERE live) AS "state?",
+        r#"SELECT (SELECT state FROM webauthn_challenges
+                   WHERE id = $1 AND ceremony = 'sign_in' AND expires_at > now()) AS "state?",
                   p.id AS "id?", p.user_id AS "user_id?", p.credential AS "credential?",
                   u.status AS "status?: Status", u.role AS "role?: Role"
            FROM (SELECT 1) AS one
@@ -141,27 +139,57 @@ pub async fn take_sign_in<'e>(
     })
 }
 
-/// Records a verified sign-in and opens its session, in one statement: the credential's
-/// new state and counter and `last_used_at`, then the session, its first refresh token,
-/// the user's `last_login_at` and `event` (the `auth.login` success). Everything after
-/// the credential happens only if its counter went up (or the authenticator keeps none and
-/// it stays 0), so that of two sign-ins racing with one counter value only one counts.
-/// False when the counter did not go up: nothing changed. The session's columns are those
-/// of `sessions::create` and `sessions::add_refresh_token`, as in
-/// `mfa::redeem_challenge`; a change to one goes to all three.
+/// Takes a sign-in challenge out of use (a refused answer spends it too).
+pub async fn discard_challenge<'e>(
+    executor: impl PgExecutor<'e>,
+    id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "DELETE FROM webauthn_challenges WHERE id = $1 AND ceremony = 'sign_in'",
+        id
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// What recording a verified sign-in did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The challenge was gone: another answer took it first. Nothing changed.
+    ChallengeGone,
+    /// The challenge is spent, but the counter did not go up: no session.
+    CounterNotAbove,
+    /// The challenge is spent, the credential updated, the session open.
+    Opened,
+}
+
+/// Records a verified sign-in and opens its session, in one statement: it takes the
+/// sign-in challenge `challenge_id` (of two answers to one challenge, only one gets it),
+/// stores the credential's new state, counter and `last_used_at`, then the session, its
+/// first refresh token, the user's `last_login_at` and `event` (the `auth.login` success).
+/// The credential and what follows change only if the challenge was taken and the counter
+/// went up (or the authenticator keeps none and it stays 0), so that of two sign-ins racing
+/// with one counter value only one counts. The session's columns are those of
+/// `sessions::create` and `sessions::add_refresh_token`, as in `mfa::redeem_challenge`; a
+/// change to one goes to all three.
 pub async fn record_sign_in<'e>(
     executor: impl PgExecutor<'e>,
-    passkey_id: Uuid,
-    credential: &Value,
-    sign_count: u32,
+    challenge_id: Uuid,
+    passkey: &VerifiedUse<'_>,
     session: &NewSession<'_>,
     event: &Event<'_>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Recorded, sqlx::Error> {
     let ip = event.meta.ip.map(ipnet::IpNet::from);
-    sqlx::query_scalar!(
-        r#"WITH used AS (
+    let row = sqlx::query!(
+        r#"WITH taken AS (
+               DELETE FROM webauthn_challenges
+               WHERE id = $17 AND ceremony = 'sign_in' AND expires_at > now()
+               RETURNING id
+           ), used AS (
                UPDATE passkeys SET credential = $2, sign_count = $3, last_used_at = now()
-               WHERE id = $1 AND (sign_count < $3 OR ($3 = 0 AND sign_count = 0))
+               WHERE id = $1 AND EXISTS (SELECT 1 FROM taken)
+                 AND (sign_count < $3 OR ($3 = 0 AND sign_count = 0))
                RETURNING user_id
            ), session AS (
                INSERT INTO sessions (id, user_id, expires_at, ip, user_agent, amr)
@@ -177,10 +205,11 @@ pub async fn record_sign_in<'e>(
                    (id, action, outcome, actor_id, target_id, ip, user_agent, request_id, details)
                SELECT $10, $11, $12, $13, $14, $6, $7, $15, $16 FROM used
            )
-           SELECT EXISTS (SELECT 1 FROM used) AS "opened!""#,
-        passkey_id,
-        credential,
-        i64::from(sign_count),
+           SELECT EXISTS (SELECT 1 FROM taken) AS "taken!",
+                  EXISTS (SELECT 1 FROM used) AS "opened!""#,
+        passkey.id,
+        passkey.credential,
+        i64::from(passkey.sign_count),
         session.id,
         session.ttl as Duration,
         ip,
@@ -194,9 +223,23 @@ pub async fn record_sign_in<'e>(
         event.target_id,
         event.meta.request_id.as_deref(),
         &event.details,
+        challenge_id,
     )
     .fetch_one(executor)
-    .await
+    .await?;
+    Ok(match (row.taken, row.opened) {
+        (_, true) => Recorded::Opened,
+        (true, false) => Recorded::CounterNotAbove,
+        (false, false) => Recorded::ChallengeGone,
+    })
+}
+
+/// A passkey's use in a verified sign-in: its new stored state and counter.
+#[derive(Debug)]
+pub struct VerifiedUse<'a> {
+    pub id: Uuid,
+    pub credential: &'a Value,
+    pub sign_count: u32,
 }
 
 /// The credential ids of a user's passkeys (for a registration to exclude).
