@@ -136,8 +136,9 @@ pub struct Assertion {
 /// What a verified sign-in changes in its stored credential.
 #[derive(Debug)]
 pub struct Verified {
-    /// The stored credential with its new counter and backup flags.
-    pub credential: Value,
+    /// The stored credential with its new counter and backup flags; `None` when they did
+    /// not change (an authenticator without a counter), so that nothing is rewritten.
+    pub credential: Option<Value>,
     pub sign_count: u32,
 }
 
@@ -267,8 +268,12 @@ impl RelyingParty {
             Ok(result) => result,
             Err(error) => return Ok(Err(Refusal::of(&error))),
         };
-        passkey.update_credential(&result);
-        let credential = serde_json::to_value(&passkey)?;
+        let credential = if result.needs_update() {
+            passkey.update_credential(&result);
+            Some(serde_json::to_value(&passkey)?)
+        } else {
+            None
+        };
         Ok(Ok(Verified {
             sign_count: result.counter(),
             credential,

@@ -112,7 +112,7 @@ pub async fn sign_in(
     };
     let used = VerifiedUse {
         id: stored.id,
-        credential: &verified.credential,
+        credential: verified.credential.as_ref(),
         sign_count: verified.sign_count,
     };
     let event = login::login_event(user_id, session_id, method, meta);

@@ -187,7 +187,8 @@ pub async fn record_sign_in<'e>(
                WHERE id = $17 AND ceremony = 'sign_in' AND expires_at > now()
                RETURNING id
            ), used AS (
-               UPDATE passkeys SET credential = $2, sign_count = $3, last_used_at = now()
+               UPDATE passkeys
+               SET credential = COALESCE($2, credential), sign_count = $3, last_used_at = now()
                WHERE id = $1 AND EXISTS (SELECT 1 FROM taken)
                  AND (sign_count < $3 OR ($3 = 0 AND sign_count = 0))
                RETURNING user_id
@@ -234,11 +235,12 @@ pub async fn record_sign_in<'e>(
     })
 }
 
-/// A passkey's use in a verified sign-in: its new stored state and counter.
+/// A passkey's use in a verified sign-in: its new stored state (`None`: unchanged) and
+/// counter.
 #[derive(Debug)]
 pub struct VerifiedUse<'a> {
     pub id: Uuid,
-    pub credential: &'a Value,
+    pub credential: Option<&'a Value>,
     pub sign_count: u32,
 }
 
