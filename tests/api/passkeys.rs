@@ -599,3 +599,33 @@ async fn two_instances_share_the_ceremonies() {
         let _ = child.wait();
     }
 }
+
+/// The passkey sign-in has buckets of its own per client, at the login rate: its options
+/// and its answers each, apart from password logins.
+#[tokio::test]
+async fn the_passkey_sign_in_has_its_own_limits_per_client() {
+    let app =
+        TestApp::spawn_with(&["--rate-limit-enabled", "true", "--rate-limit-login", "3/1m"]).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(sign_in_options(&app).await.0);
+    }
+    let limited = app.post("/api/v1/auth/passkey/options", json!({})).await;
+    assert!(limited.headers().contains_key("retry-after"));
+    problem(limited, 429, "rate_limited").await;
+    let junk = json!({"id": "x"});
+    for id in &ids {
+        problem(sign_in(&app, id, &junk).await, 422, "validation_failed").await;
+    }
+    problem(sign_in(&app, &ids[0], &junk).await, 429, "rate_limited").await;
+    // Password logins still have all three of theirs.
+    for _ in 0..3 {
+        problem(
+            app.login("nobody@example.com", "not a password at all")
+                .await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+}
