@@ -6,11 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::seed::ExtraUsers;
 use anyhow::Context as _;
-use gatehouse::crypto::{self, Purpose};
+use gatehouse::crypto;
 use gatehouse::deps::Deps;
 use gatehouse::mfa::{self, TotpSecret};
-use uuid::Uuid;
 
 /// The files of the scenario: one challenge token a line, and the code to answer with.
 pub struct Files {
@@ -27,38 +27,21 @@ pub async fn prepare(deps: &Deps, work: &Path, count: usize) -> anyhow::Result<F
     let mut tokens = Vec::with_capacity(count);
     for chunk_start in (0..count).step_by(5_000) {
         let chunk_end = (chunk_start + 5_000).min(count);
-        let (mut ids, mut ciphertexts, mut key_ids, mut indexes, mut hashes) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut users, mut hashes) = (ExtraUsers::new(), Vec::new());
         for i in chunk_start..chunk_end {
-            let email = format!("mfa{i}@bench.example");
-            let sealed_email = deps.cipher.encrypt(Purpose::Email, email.as_bytes())?;
-            ids.push(Uuid::now_v7());
-            ciphertexts.push(sealed_email.bytes);
-            key_ids.push(sealed_email.key_id);
-            indexes.push(deps.blind_index.compute(&email));
+            users.add(deps, &format!("mfa{i}@bench.example"))?;
             let (token, hash) = crypto::new_token();
             tokens.push(token);
             hashes.push(hash);
         }
+        let ids = &users.ids;
         let mut tx = deps.db.begin().await?;
-        sqlx::query(
-            "INSERT INTO users (id, email_ciphertext, email_key_id, email_blind_index,
-                                email_verified_at, name, role, status)
-             SELECT id, ct, kid, idx, now(), 'Second Step', 'user', 'active'
-             FROM UNNEST($1::uuid[], $2::bytea[], $3::text[], $4::bytea[]) AS t(id, ct, kid, idx)",
-        )
-        .bind(&ids)
-        .bind(&ciphertexts)
-        .bind(&key_ids)
-        .bind(&indexes)
-        .execute(&mut *tx)
-        .await
-        .context("insert users with TOTP")?;
+        users.insert(&mut *tx, "Second Step").await?;
         sqlx::query(
             "INSERT INTO user_totp (user_id, secret_ciphertext, secret_key_id, confirmed_at)
              SELECT id, $2, $3, now() FROM UNNEST($1::uuid[]) AS id",
         )
-        .bind(&ids)
+        .bind(ids)
         .bind(&sealed.bytes)
         .bind(&sealed.key_id)
         .execute(&mut *tx)
@@ -70,7 +53,7 @@ pub async fn prepare(deps: &Deps, work: &Path, count: usize) -> anyhow::Result<F
              FROM UNNEST($1::bytea[], $2::uuid[]) AS t(hash, id)",
         )
         .bind(&hashes)
-        .bind(&ids)
+        .bind(ids)
         .execute(&mut *tx)
         .await
         .context("insert challenges")?;

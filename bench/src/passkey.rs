@@ -9,11 +9,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use gatehouse::crypto::Purpose;
 use gatehouse::deps::Deps;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::seed::ExtraUsers;
 use crate::soft_passkey::SoftPasskey;
 
 /// The origin of the default `PUBLIC_URL`, which the service's relying party accepts.
@@ -30,43 +30,25 @@ pub async fn prepare(deps: &Deps, work: &Path, count: usize) -> anyhow::Result<P
         .as_ref()
         .context("passkeys are off: the relying party needs a domain")?;
     let users = USERS.min(count.max(1));
-    let (mut ids, mut ciphertexts, mut key_ids, mut indexes) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut users_made = ExtraUsers::new();
     let (mut passkey_ids, mut credential_ids, mut credentials) =
         (Vec::new(), Vec::new(), Vec::new());
     let mut authenticators = Vec::with_capacity(users);
     for i in 0..users {
         let email = format!("passkey{i}@bench.example");
-        let user_id = Uuid::now_v7();
-        let sealed = deps.cipher.encrypt(Purpose::Email, email.as_bytes())?;
+        let user_id = users_made.add(deps, &email)?;
         let ceremony = rp.start_registration(user_id, &email, "Passkey User", Vec::new())?;
         let (authenticator, answer) = SoftPasskey::register(&ceremony.public_key, ORIGIN);
         let made = rp
             .finish_registration(&answer, ceremony.state)?
             .map_err(|refusal| anyhow::anyhow!("registration refused: {refusal}"))?;
-        ids.push(user_id);
-        ciphertexts.push(sealed.bytes);
-        key_ids.push(sealed.key_id);
-        indexes.push(deps.blind_index.compute(&email));
         passkey_ids.push(Uuid::now_v7());
         credential_ids.push(made.credential_id);
         credentials.push(made.credential);
         authenticators.push(authenticator.with_zero_counter());
     }
     let mut tx = deps.db.begin().await?;
-    sqlx::query(
-        "INSERT INTO users (id, email_ciphertext, email_key_id, email_blind_index,
-                            email_verified_at, name, role, status)
-         SELECT id, ct, kid, idx, now(), 'Passkey User', 'user', 'active'
-         FROM UNNEST($1::uuid[], $2::bytea[], $3::text[], $4::bytea[]) AS t(id, ct, kid, idx)",
-    )
-    .bind(&ids)
-    .bind(&ciphertexts)
-    .bind(&key_ids)
-    .bind(&indexes)
-    .execute(&mut *tx)
-    .await
-    .context("insert users with passkeys")?;
+    users_made.insert(&mut *tx, "Passkey User").await?;
     sqlx::query(
         "INSERT INTO passkeys (id, user_id, credential_id, credential, name)
          SELECT id, user_id, cid, cred, 'Bench key'
@@ -74,7 +56,7 @@ pub async fn prepare(deps: &Deps, work: &Path, count: usize) -> anyhow::Result<P
               AS t(id, user_id, cid, cred)",
     )
     .bind(&passkey_ids)
-    .bind(&ids)
+    .bind(&users_made.ids)
     .bind(&credential_ids)
     .bind(&credentials)
     .execute(&mut *tx)

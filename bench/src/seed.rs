@@ -205,3 +205,57 @@ pub async fn seed(
         search_terms,
     })
 }
+
+/// Verified, active users of role `user` named `name`, with sealed addresses: the extra
+/// people of the scenarios that need their own (the second step, passkeys).
+pub struct ExtraUsers {
+    pub ids: Vec<Uuid>,
+    ciphertexts: Vec<Vec<u8>>,
+    key_ids: Vec<String>,
+    indexes: Vec<Vec<u8>>,
+}
+
+impl ExtraUsers {
+    pub fn new() -> Self {
+        Self {
+            ids: Vec::new(),
+            ciphertexts: Vec::new(),
+            key_ids: Vec::new(),
+            indexes: Vec::new(),
+        }
+    }
+
+    /// Adds one with this address; gives their id.
+    pub fn add(&mut self, deps: &Deps, email: &str) -> anyhow::Result<Uuid> {
+        let sealed = deps.cipher.encrypt(Purpose::Email, email.as_bytes())?;
+        let id = Uuid::now_v7();
+        self.ids.push(id);
+        self.ciphertexts.push(sealed.bytes);
+        self.key_ids.push(sealed.key_id);
+        self.indexes.push(deps.blind_index.compute(email));
+        Ok(id)
+    }
+
+    /// Inserts them, named `name`.
+    pub async fn insert(
+        &self,
+        executor: impl sqlx::PgExecutor<'_>,
+        name: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO users (id, email_ciphertext, email_key_id, email_blind_index,
+                                email_verified_at, name, role, status)
+             SELECT id, ct, kid, idx, now(), $5, 'user', 'active'
+             FROM UNNEST($1::uuid[], $2::bytea[], $3::text[], $4::bytea[]) AS t(id, ct, kid, idx)",
+        )
+        .bind(&self.ids)
+        .bind(&self.ciphertexts)
+        .bind(&self.key_ids)
+        .bind(&self.indexes)
+        .bind(name)
+        .execute(executor)
+        .await
+        .context("insert users")?;
+        Ok(())
+    }
+}
