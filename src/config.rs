@@ -900,6 +900,32 @@ MC4CAQAwBQYDK2VwBCIEIDAF4bw2EAYf8Bbz2o26Pmx7kCDx2tykooOe5x1ZJr9h
     }
 
     #[test]
+    fn the_relying_party_follows_the_public_url_unless_told() {
+        let default = settings(&["--public-url", "https://id.example.com:8443/auth/"]).passkeys;
+        assert_eq!(default.rp_id, "id.example.com");
+        let origins: Vec<String> = default.origins.iter().map(|o| o.to_string()).collect();
+        assert_eq!(origins, ["https://id.example.com:8443/"]);
+        assert_eq!(default.rp_name, "Gatehouse");
+        let told = settings(&[
+            "--webauthn-rp-id",
+            "example.com",
+            "--webauthn-origins",
+            "https://app.example.com,https://example.com",
+            "--webauthn-rp-name",
+            "Example",
+        ])
+        .passkeys;
+        assert_eq!(told.rp_id, "example.com");
+        let origins: Vec<String> = told.origins.iter().map(|o| o.to_string()).collect();
+        assert_eq!(
+            origins,
+            ["https://app.example.com/", "https://example.com/"]
+        );
+        assert_eq!(told.rp_name, "Example");
+        assert!(parse(&["--webauthn-origins", "https://app.example.com/path"]).is_err());
+    }
+
+    #[test]
     fn the_app_url_is_an_http_url() {
         let with_app = settings(&["--app-url", "https://app.example.com/sign-in"]);
         assert_eq!(
