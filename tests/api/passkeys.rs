@@ -217,7 +217,7 @@ async fn register_sign_in_rename_and_delete() {
 async fn every_refusal_of_a_sign_in_is_invalid_credentials_and_audited() {
     let app = TestApp::spawn().await;
     let (_, mut ada) = with_passkey(&app, "ada@example.com").await;
-    let (_, bob) = with_passkey(&app, "bob@example.com").await;
+    let (bob, _) = with_passkey(&app, "bob@example.com").await;
     let refusals = [
         (
             "origin",
@@ -270,16 +270,12 @@ async fn every_refusal_of_a_sign_in_is_invalid_credentials_and_audited() {
     }
 
     // Ada's credential presented as Bob's (his user handle): unknown.
-    let bob_handle = {
-        let (_, public_key) = sign_in_options(&app).await;
-        let mut bob = bob;
-        let signed = bob.sign_in(&public_key, ORIGIN);
-        crate::soft_passkey::unb64(
-            signed["response"]["userHandle"]
-                .as_str()
-                .unwrap_or_default(),
-        )
-    };
+    // The user handle is the user's id.
+    let bob_id = json_body(app.get_as("/api/v1/users/me", &bob).await, 200).await["id"]
+        .as_str()
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .expect("Bob's id");
+    let bob_handle = bob_id.as_bytes().to_vec();
     let as_bob = Tamper {
         user_handle: Some(bob_handle),
         ..Tamper::default()
