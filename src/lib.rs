@@ -39,6 +39,8 @@ pub mod model;
 pub mod paging;
 /// Passkeys (WebAuthn), the relying party: ceremony options and the checks of answers.
 pub mod passkeys;
+/// Password hashes imported from other systems: formats, bounds and verification.
+pub mod password_formats;
 /// Password rules and Argon2id hashing on dedicated threads.
 pub mod passwords;
 /// Rate limits and the failed-login slowdown: the mechanism and its stores.
