@@ -8,13 +8,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use utoipa_swagger_ui::{SwaggerUi, Url};
 
 use crate::config::Settings;
@@ -58,10 +57,7 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(middleware::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
+        .layer(from_fn_with_state(timeout, middleware::timeout))
         .layer(from_fn_with_state(state.clone(), rate_limit::per_ip))
         .layer(from_fn_with_state(state.clone(), middleware::cors))
         .layer(CatchPanicLayer::custom(|_| {

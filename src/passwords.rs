@@ -6,8 +6,9 @@
 //! hashes over many threads, each keeping its 19 MiB, and the process would grow by
 //! hundreds of megabytes. A fixed set of threads bounds that to one buffer each.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -15,6 +16,7 @@ use rand::rngs::OsRng;
 use std::sync::mpsc;
 
 use crate::model::Email;
+use crate::password_formats::{self, Scheme};
 use crate::validation::Invalid;
 
 /// Shortest and longest accepted passwords, in characters.
@@ -96,6 +98,29 @@ pub struct Passwords {
     jobs: mpsc::SyncSender<Job>,
     queued: Arc<AtomicI64>,
     dummy_hash: Arc<str>,
+    costs: Arc<Costs>,
+}
+
+/// A password checked against a stored hash.
+#[derive(Debug)]
+pub struct Checked {
+    pub matches: bool,
+    /// On a match with a hash of another format, or of Argon2id with other parameters: its
+    /// replacement with the current parameters, made on the same thread right after.
+    pub upgrade: Option<Upgrade>,
+    /// How long the verification itself took (without waiting for a thread).
+    pub took: Duration,
+}
+
+/// A stored hash to replace.
+#[derive(Debug)]
+pub struct Upgrade {
+    /// The hash that was verified (the replacement is made only if it is still the one
+    /// stored: of two first logins at once, one rehashes).
+    pub old: String,
+    pub new: String,
+    /// The old format, for the audit trail.
+    pub old_scheme: &'static str,
 }
 
 impl Passwords {
@@ -122,6 +147,7 @@ impl Passwords {
             jobs,
             queued: Arc::new(AtomicI64::new(0)),
             dummy_hash: Arc::from(dummy_hash),
+            costs: Arc::new(Costs::default()),
         })
     }
 
@@ -136,37 +162,59 @@ impl Passwords {
     /// Checks a password against a stored hash; with no hash (unknown account, or one
     /// without a password) the same work is done against a dummy and `false` returned.
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, HashError> {
+        Ok(self.check(password, stored).await?.matches)
+    }
+
+    /// Checks a password against a stored hash of any importable format (see
+    /// [`crate::password_formats`]); with no hash the same work is done against a dummy
+    /// Argon2id hash and it does not match. A match against a hash that is not Argon2id with
+    /// the current parameters comes with its replacement.
+    pub async fn check(&self, password: &str, stored: Option<&str>) -> Result<Checked, HashError> {
         let password = password.to_owned();
         let (hash, real) = match stored {
             Some(hash) => (hash.to_owned(), true),
             None => (self.dummy_hash.to_string(), false),
         };
+        let argon2 = self.argon2.clone();
+        let costs = self.costs.clone();
         self.run(move || {
-            let parsed = PasswordHash::new(&hash).map_err(argon_error)?;
-            // The stored hash's own parameters: older hashes keep verifying after a change.
-            let params = Params::try_from(&parsed).map_err(argon_error)?;
-            let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-            let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
-                return Err(HashError::Argon2(
-                    "stored hash without salt or output".into(),
-                ));
+            let started = Instant::now();
+            let (matches, scheme) = if is_current(&hash) {
+                (verify_current(&argon2, password.as_bytes(), &hash)?, None)
+            } else {
+                let parsed = password_formats::parse(&hash)
+                    .map_err(|e| HashError::Argon2(format!("stored hash unreadable: {e}")))?;
+                (parsed.verify(password.as_bytes()), Some(parsed.scheme()))
             };
-            let mut salt_bytes = [0u8; 64];
-            let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(argon_error)?;
-            let mut output = vec![0u8; expected.len()];
-            with_memory(argon2.params().block_count(), |memory| {
-                argon2.hash_password_into_with_memory(
-                    password.as_bytes(),
-                    salt_raw,
-                    &mut output,
-                    memory,
-                )
-            })?;
-            // Output's equality is constant-time.
-            let matches = Output::new(&output).map_err(argon_error)? == expected;
-            Ok(matches && real)
+            let took = started.elapsed();
+            costs.record(scheme, took);
+            let upgrade = match scheme {
+                Some(scheme) if matches && real => Some(Upgrade {
+                    new: hash_with(&argon2, password.as_bytes())?,
+                    old: hash,
+                    old_scheme: scheme.name(),
+                }),
+                _ => None,
+            };
+            Ok(Checked {
+                matches: matches && real,
+                upgrade,
+                took,
+            })
         })
         .await?
+    }
+
+    /// Waits, without using a thread, until a failed check has taken as long as the
+    /// slowest kind of check this process has been running lately, so that how long a
+    /// failure takes tells nothing of which hash, if any, was behind it (an imported bcrypt
+    /// hash of cost 12 takes longer than our Argon2id, and than the dummy of an unknown
+    /// address).
+    pub async fn pad_failure(&self, took: Duration) {
+        let floor = self.costs.slowest();
+        if floor > took {
+            tokio::time::sleep(floor - took).await;
+        }
     }
 
     /// Hashes waiting for or holding a thread.
@@ -199,6 +247,95 @@ impl Passwords {
             Err(mpsc::TrySendError::Disconnected(_)) => return Err(HashError::PoolClosed),
         }
         result.await.map_err(|_| HashError::PoolClosed)
+    }
+}
+
+/// Whether `hash` is Argon2id with the current parameters: no rehash needed.
+pub fn is_current(hash: &str) -> bool {
+    password_formats::is_argon2id_with(hash, MEMORY_KIB, ITERATIONS, LANES)
+}
+
+/// Verifies against an Argon2id hash with the current parameters, in this thread's
+/// reusable memory.
+fn verify_current(argon2: &Argon2<'_>, password: &[u8], hash: &str) -> Result<bool, HashError> {
+    let parsed = PasswordHash::new(hash).map_err(argon_error)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(HashError::Argon2(
+            "stored hash without salt or output".into(),
+        ));
+    };
+    let mut salt_bytes = [0u8; 64];
+    let salt_raw = salt.decode_b64(&mut salt_bytes).map_err(argon_error)?;
+    let mut output = vec![0u8; expected.len()];
+    with_memory(argon2.params().block_count(), |memory| {
+        argon2.hash_password_into_with_memory(password, salt_raw, &mut output, memory)
+    })?;
+    // Output's equality is constant-time.
+    Ok(Output::new(&output).map_err(argon_error)? == expected)
+}
+
+/// How long each kind of check has been taking: a moving average per format (the current
+/// Argon2id, and each importable one), forgotten a day after its last use, so that the
+/// padding of failures follows the hashes the accounts still have.
+struct Costs {
+    /// Per kind: (average in microseconds, seconds since `epoch` at its last use).
+    kinds: [(AtomicU64, AtomicU64); KINDS],
+    epoch: Instant,
+}
+
+impl Default for Costs {
+    fn default() -> Self {
+        Self {
+            kinds: std::array::from_fn(|_| (AtomicU64::new(0), AtomicU64::new(0))),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+/// The current Argon2id, and each [`Scheme`].
+const KINDS: usize = 12;
+
+/// A kind unused for this long no longer sets the padding.
+const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+impl Costs {
+    fn record(&self, scheme: Option<Scheme>, took: Duration) {
+        let (average, seen) = &self.kinds[kind(scheme)];
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let old = average.load(Ordering::Relaxed);
+        // Weight 1/8: one slow check on a busy machine moves the average a little.
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        average.store(new, Ordering::Relaxed);
+        seen.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn slowest(&self) -> Duration {
+        let now = self.now();
+        let micros = self
+            .kinds
+            .iter()
+            .filter(|(_, seen)| {
+                now.saturating_sub(seen.load(Ordering::Relaxed)) < FORGET_AFTER.as_secs()
+            })
+            .map(|(average, _)| average.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        Duration::from_micros(micros)
+    }
+
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_secs()
+    }
+}
+
+fn kind(scheme: Option<Scheme>) -> usize {
+    match scheme {
+        None => 0,
+        Some(scheme) => 1 + Scheme::ALL.iter().position(|s| *s == scheme).unwrap_or(0),
     }
 }
 
@@ -351,5 +488,82 @@ mod tests {
             Ok(false)
         ));
         assert_eq!(passwords.queue_length(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_foreign_hash_that_matches_comes_with_its_argon2id_upgrade() {
+        let Ok(passwords) = Passwords::new(1) else {
+            panic!("hasher")
+        };
+        let Ok(bcrypt) = bcrypt::hash("an imported passphrase", 4) else {
+            panic!("bcrypt")
+        };
+        let Ok(checked) = passwords
+            .check("an imported passphrase", Some(&bcrypt))
+            .await
+        else {
+            panic!("check")
+        };
+        assert!(checked.matches);
+        let Some(upgrade) = checked.upgrade else {
+            panic!("an upgrade")
+        };
+        assert_eq!(
+            (upgrade.old.as_str(), upgrade.old_scheme),
+            (bcrypt.as_str(), "bcrypt")
+        );
+        assert!(is_current(&upgrade.new), "{}", upgrade.new);
+        assert!(matches!(
+            passwords
+                .verify("an imported passphrase", Some(&upgrade.new))
+                .await,
+            Ok(true)
+        ));
+        let Ok(wrong) = passwords.check("another passphrase", Some(&bcrypt)).await else {
+            panic!("check")
+        };
+        assert!(!wrong.matches && wrong.upgrade.is_none());
+        // The current format needs no upgrade.
+        let Ok(current) = passwords
+            .check("an imported passphrase", Some(&upgrade.new))
+            .await
+        else {
+            panic!("check")
+        };
+        assert!(current.matches && current.upgrade.is_none());
+        assert!(passwords.check("x", Some("md5$abc")).await.is_err());
+    }
+
+    #[test]
+    fn failures_are_padded_to_the_slowest_kind_of_check_of_the_last_day() {
+        let costs = Costs::default();
+        assert_eq!(costs.slowest(), Duration::ZERO);
+        costs.record(None, Duration::from_millis(20));
+        costs.record(Some(Scheme::Bcrypt), Duration::from_millis(200));
+        assert_eq!(costs.slowest(), Duration::from_millis(200));
+        // A moving average: one fast check moves it by an eighth.
+        costs.record(Some(Scheme::Bcrypt), Duration::ZERO);
+        assert_eq!(costs.slowest(), Duration::from_millis(175));
+        // A kind unused for a day no longer counts.
+        let (_, seen) = &costs.kinds[kind(Some(Scheme::Bcrypt))];
+        seen.store(0, Ordering::Relaxed);
+        let (_, current) = &costs.kinds[kind(None)];
+        let later = FORGET_AFTER.as_secs() + 1;
+        current.store(later, Ordering::Relaxed);
+        let old = Costs {
+            kinds: std::array::from_fn(|i| {
+                let (average, seen) = &costs.kinds[i];
+                (
+                    AtomicU64::new(average.load(Ordering::Relaxed)),
+                    AtomicU64::new(seen.load(Ordering::Relaxed)),
+                )
+            }),
+            epoch: Instant::now()
+                .checked_sub(Duration::from_secs(later))
+                .unwrap_or_else(Instant::now),
+        };
+        if old.now() >= later {
+            assert_eq!(old.slowest(), Duration::from_millis(20));
+        }
     }
 }

@@ -22,6 +22,8 @@ pub enum Permission {
     /// Switch off another user's two-step sign-in (a lost phone).
     ResetMfa,
     ReadAllAudit,
+    /// Import users (with their password hashes) and export every user.
+    TransferUsers,
 }
 
 /// Which targets a rule covers.
@@ -58,6 +60,7 @@ pub const RULES: &[(Permission, Role, Scope)] = &[
     (Permission::RevokeSessions, Role::Admin, Scope::Any),
     (Permission::ResetMfa, Role::Admin, Scope::Any),
     (Permission::ReadAllAudit, Role::Admin, Scope::Any),
+    (Permission::TransferUsers, Role::Admin, Scope::Any),
 ];
 
 /// The actor may not do this.
@@ -121,6 +124,7 @@ mod tests {
             updated_at: now,
             last_login_at: None,
             deactivated_at: None,
+            external_id: None,
         }
     }
 
@@ -162,6 +166,7 @@ mod tests {
             P::RevokeSessions,
             P::ReadAllAudit,
             P::ChangeRole,
+            P::TransferUsers,
         ] {
             assert!(ok(&admin, p, &other_user), "{p:?}");
             assert!(!ok(&manager, p, &other_user), "{p:?}");
@@ -183,6 +188,7 @@ mod tests {
             P::ChangeRole,
             P::RevokeSessions,
             P::ReadAllAudit,
+            P::TransferUsers,
         ] {
             assert!(RULES.iter().any(|(q, _, _)| *q == p), "{p:?}");
         }

@@ -14,6 +14,7 @@ use crate::db::{audit, users};
 use crate::deps::Deps;
 use crate::mfa::LoginMethod;
 use crate::model::{Action, Authenticated, Email, Event, Role, Status};
+use crate::passwords::Upgrade;
 use crate::request::RequestMeta;
 use crate::tokens::TokenError;
 
@@ -141,7 +142,8 @@ pub async fn login(
     let stored_hash = credentials
         .as_ref()
         .and_then(|c| c.password_hash.as_deref());
-    let matches = deps.passwords.verify(password, stored_hash).await?;
+    let checked = deps.passwords.check(password, stored_hash).await?;
+    let matches = checked.matches;
     let second_step = credentials.as_ref().is_some_and(|c| c.mfa);
     if let Some(slowdown) = &slowdown {
         if !matches {
@@ -156,6 +158,7 @@ pub async fn login(
 
     // A failed attempt was made by someone unknown: the account it named is only the target.
     let Some(credentials) = credentials.filter(|_| matches) else {
+        deps.passwords.pad_failure(checked.took).await;
         let event = Event::failure(Action::AuthLogin, None, target, meta)
             .with_details(serde_json::json!({"reason": "invalid_credentials"}));
         audit::insert(&deps.db, &event).await?;
@@ -174,13 +177,42 @@ pub async fn login(
     }
 
     if credentials.mfa {
+        if let Some(upgrade) = &checked.upgrade {
+            let mut tx = deps.db.begin().await?;
+            rehash(&mut tx, credentials.id, upgrade, meta).await?;
+            tx.commit().await?;
+        }
         // No session, no `last_login_at` yet: the second step decides.
         return Err(super::mfa::challenge(deps, credentials.id).await?);
     }
     let mut tx = deps.db.begin().await?;
+    if let Some(upgrade) = &checked.upgrade {
+        rehash(&mut tx, credentials.id, upgrade, meta).await?;
+    }
     let opened = open_session(&mut tx, deps, credentials.id, LoginMethod::Password, meta).await?;
     tx.commit().await?;
     pair(deps, credentials.id, credentials.role, opened)
+}
+
+/// Replaces a hash imported in another format (or made with older parameters) by its
+/// Argon2id upgrade, with its audit record, in the login's transaction.
+async fn rehash(
+    tx: &mut sqlx::PgConnection,
+    user_id: Uuid,
+    upgrade: &Upgrade,
+    meta: &RequestMeta,
+) -> Result<(), AuthError> {
+    if users::upgrade_password_hash(&mut *tx, user_id, &upgrade.old, &upgrade.new).await? {
+        let event = Event::success(
+            Action::AuthPasswordRehashed,
+            Some(user_id),
+            Some(user_id),
+            meta,
+        )
+        .with_details(serde_json::json!({"scheme": upgrade.old_scheme}));
+        audit::insert(&mut *tx, &event).await?;
+    }
+    Ok(())
 }
 
 /// Exchanges a refresh token for a new pair. A token already rotated is reuse: within the

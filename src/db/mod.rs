@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod passkeys;
 pub mod reserved;
 pub mod sessions;
+pub mod transfer;
 pub mod users;
 
 use std::str::FromStr;

@@ -242,7 +242,7 @@ pub async fn session_user<'e>(
     let row = sqlx::query!(
         r#"SELECT u.id, u.email_ciphertext, u.email_key_id, u.email_verified_at, u.name,
                   u.role AS "role: Role", u.status AS "status: Status", u.preferences,
-                  u.created_at, u.updated_at, u.last_login_at, u.deactivated_at,
+                  u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, u.external_id,
                   EXISTS (SELECT 1 FROM avatars a WHERE a.user_id = u.id) AS "has_avatar!",
                   (s.ended_at IS NULL AND s.expires_at > now()) AS "session_open!"
            FROM sessions s JOIN users u ON u.id = s.user_id
@@ -268,6 +268,7 @@ pub async fn session_user<'e>(
         updated_at: row.updated_at,
         last_login_at: row.last_login_at,
         deactivated_at: row.deactivated_at,
+        external_id: row.external_id,
         has_avatar: row.has_avatar,
     };
     Ok(Some(SessionUser {

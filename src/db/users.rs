@@ -30,6 +30,7 @@ pub(super) struct UserRow {
     pub(super) updated_at: DateTime<Utc>,
     pub(super) last_login_at: Option<DateTime<Utc>>,
     pub(super) deactivated_at: Option<DateTime<Utc>>,
+    pub(super) external_id: Option<String>,
     pub(super) has_avatar: bool,
 }
 
@@ -52,6 +53,7 @@ impl UserRow {
             updated_at: self.updated_at,
             last_login_at: self.last_login_at,
             deactivated_at: self.deactivated_at,
+            external_id: self.external_id,
         })
     }
 }
@@ -93,7 +95,7 @@ pub async fn insert<'e>(
            VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END, $6, $7, $8, $9, $10)
            RETURNING id, email_ciphertext, email_key_id, email_verified_at, name,
                      role AS "role: Role", status AS "status: Status", preferences, created_at,
-                     updated_at, last_login_at, deactivated_at, false AS "has_avatar!""#,
+                     updated_at, last_login_at, deactivated_at, external_id, false AS "has_avatar!""#,
         user.id,
         user.email.bytes,
         user.email.key_id,
@@ -120,7 +122,7 @@ pub async fn find<'e>(
         UserRow,
         r#"SELECT u.id, u.email_ciphertext, u.email_key_id, u.email_verified_at, u.name,
                   u.role AS "role: Role", u.status AS "status: Status", u.preferences,
-                  u.created_at, u.updated_at, u.last_login_at, u.deactivated_at,
+                  u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, u.external_id,
                   EXISTS (SELECT 1 FROM avatars a WHERE a.user_id = u.id) AS "has_avatar!"
            FROM users u WHERE u.id = $1"#,
         id,
@@ -140,7 +142,7 @@ pub async fn find_by_email<'e>(
         UserRow,
         r#"SELECT u.id, u.email_ciphertext, u.email_key_id, u.email_verified_at, u.name,
                   u.role AS "role: Role", u.status AS "status: Status", u.preferences,
-                  u.created_at, u.updated_at, u.last_login_at, u.deactivated_at,
+                  u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, u.external_id,
                   EXISTS (SELECT 1 FROM avatars a WHERE a.user_id = u.id) AS "has_avatar!"
            FROM users u WHERE u.email_blind_index = $1"#,
         blind_index,
@@ -220,6 +222,25 @@ pub async fn set_password<'e>(
     Ok(())
 }
 
+/// Replaces a password hash with its upgrade, if it is still `old`; true when it was (of
+/// two logins at once with the same old hash, one replaces it).
+pub async fn upgrade_password_hash<'e>(
+    executor: impl PgExecutor<'e>,
+    id: Uuid,
+    old: &str,
+    new: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
+        "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+        id,
+        old,
+        new
+    )
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Records a successful login.
 pub async fn record_login<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query!("UPDATE users SET last_login_at = now() WHERE id = $1", id)
@@ -274,7 +295,7 @@ pub async fn update_profile<'e>(
         r#"UPDATE users AS u SET name = $2, preferences = $3 WHERE u.id = $1
            RETURNING u.id, u.email_ciphertext, u.email_key_id, u.email_verified_at, u.name,
                      u.role AS "role: Role", u.status AS "status: Status", u.preferences,
-                     u.created_at, u.updated_at, u.last_login_at, u.deactivated_at,
+                     u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, u.external_id,
                      EXISTS (SELECT 1 FROM avatars a WHERE a.user_id = u.id) AS "has_avatar!""#,
         id,
         name,
@@ -297,7 +318,7 @@ pub async fn set_role<'e>(
         r#"UPDATE users AS u SET role = $2 WHERE u.id = $1
            RETURNING u.id, u.email_ciphertext, u.email_key_id, u.email_verified_at, u.name,
                      u.role AS "role: Role", u.status AS "status: Status", u.preferences,
-                     u.created_at, u.updated_at, u.last_login_at, u.deactivated_at,
+                     u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, u.external_id,
                      EXISTS (SELECT 1 FROM avatars a WHERE a.user_id = u.id) AS "has_avatar!""#,
         id,
         role as Role,
@@ -332,7 +353,7 @@ pub async fn restore<'e>(
            WHERE u.id = $1 AND u.status = 'deactivated'
            RETURNING u.id, u.email_ciphertext, u.email_key_id, u.email_verified_at, u.name,
                      u.role AS "role: Role", u.status AS "status: Status", u.preferences,
-                     u.created_at, u.updated_at, u.last_login_at, u.deactivated_at,
+                     u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, u.external_id,
                      EXISTS (SELECT 1 FROM avatars a WHERE a.user_id = u.id) AS "has_avatar!""#,
         id,
     )
@@ -385,7 +406,7 @@ pub async fn lock_parties<'e>(
 /// filters and order vary), so it cannot use the checked statements above; this is the
 /// one place its columns are written.
 const LISTED_COLUMNS: &str = "u.id, u.email_ciphertext, u.email_key_id, u.email_verified_at, u.name, \
-     u.role, u.status, u.preferences, u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, \
+     u.role, u.status, u.preferences, u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, u.external_id, \
      EXISTS (SELECT 1 FROM avatars a WHERE a.user_id = u.id) AS has_avatar";
 
 /// One page of users matching `filter`, and how many match in all.
@@ -451,6 +472,7 @@ pub async fn list(
 /// How many users match `filter`.
 async fn count(pool: &sqlx::PgPool, filter: &ListFilter) -> Result<i64, sqlx::Error> {
     let only_role_and_status = filter.email_index.is_none()
+        && filter.external_id.is_none()
         && filter.name_pattern.is_none()
         && filter.created_after.is_none()
         && filter.created_before.is_none();
@@ -475,6 +497,11 @@ fn push_conditions(query: &mut QueryBuilder<'_, Postgres>, filter: &ListFilter) 
         query
             .push(" AND u.email_blind_index = ")
             .push_bind(index.clone());
+    }
+    if let Some(external_id) = &filter.external_id {
+        query
+            .push(" AND u.external_id = ")
+            .push_bind(external_id.clone());
     }
     if let Some(pattern) = &filter.name_pattern {
         query

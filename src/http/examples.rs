@@ -16,7 +16,39 @@ pub fn user() -> Value {
         "created_at": "2026-11-26T12:00:00Z",
         "updated_at": "2026-11-26T12:00:00Z",
         "last_login_at": "2026-11-26T12:30:00Z",
-        "deactivated_at": null
+        "deactivated_at": null,
+        "external_id": null
+    })
+}
+
+/// An example line of an import or export (here, a user from Django).
+pub fn import_line() -> Value {
+    json!({
+        "email": "grace@example.com",
+        "name": "Grace Hopper",
+        "role": "manager",
+        "email_verified": true,
+        "password_hash": "pbkdf2_sha256$1000000$X3bqPcBp0xEkoVZkIkDB2x$bcH4SPyJ0ylQbzLLqJvJbL8zHbwtB4bWWTRDN2yQJfs=",
+        "preferences": {"locale": "en-US"},
+        "created_at": "2019-04-01T09:30:00Z",
+        "external_id": "django:1042"
+    })
+}
+
+/// An example report of an import.
+pub fn import_report() -> Value {
+    json!({
+        "created": 9998,
+        "skipped": 1,
+        "failed": 1,
+        "errors": [{
+            "line": 17,
+            "email": "bob@example",
+            "errors": [
+                {"field": "email", "code": "invalid_format", "message": "must be a valid email address"},
+                {"field": "password_hash", "code": "unrecognised_hash", "message": "is not a password hash format that can be imported"}
+            ]
+        }]
     })
 }
 

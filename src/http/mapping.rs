@@ -9,6 +9,7 @@ use crate::avatars::AvatarError;
 use crate::passwords::HashError;
 use crate::users::{
     AccountError, AdminError, MfaError, PasskeyError, ProfileError, ReauthError, SessionError,
+    TransferError,
 };
 
 impl From<sqlx::Error> for ApiError {
@@ -73,6 +74,18 @@ impl From<MfaError> for ApiError {
             MfaError::Conflict => P::MfaConflict.into(),
             MfaError::Database(e) => e.into(),
             MfaError::Internal(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<TransferError> for ApiError {
+    fn from(error: TransferError) -> Self {
+        match error {
+            TransferError::Forbidden => P::Forbidden.into(),
+            // The client stopped sending: nobody reads this answer.
+            TransferError::Read(e) => Self::new(P::BadRequest).with_cause(e),
+            TransferError::Database(e) => e.into(),
+            TransferError::Internal(e) => Self::internal(e),
         }
     }
 }

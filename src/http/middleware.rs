@@ -182,6 +182,22 @@ pub async fn cors(State(state): State<AppState>, request: Request, next: Next) -
     response
 }
 
+/// The request timeout (a bare 503, given its problem body by `request_context`), except
+/// for the import, which reads a body of any size and answers when every line is written.
+pub async fn timeout(
+    State(limit): State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path() == super::routes::transfer::IMPORT_PATH {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
 /// Fallback for unknown routes: 404 `not_found`.
 pub async fn not_found() -> ApiError {
     ApiError::new(ProblemType::NotFound)

@@ -84,6 +84,8 @@ problem_types! {
     ImageTooLarge = (PAYLOAD_TOO_LARGE, "payload_too_large", "The image is too large (at most 2 MiB and 10000 pixels a side)."),
     UnsupportedMediaType = (UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "This content type is not accepted here."),
     NotJson = (UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send the body as JSON with `Content-Type: application/json`."),
+    /// An import whose `Content-Type` is not NDJSON.
+    NotNdjson = (UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send the users as NDJSON with `Content-Type: application/x-ndjson`."),
     /// An upload whose `Content-Type` is not an accepted image type.
     NotAnImageType = (UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send the image with `Content-Type: image/png`, `image/jpeg` or `image/webp`."),
     /// An upload whose content is not an accepted image.

@@ -30,6 +30,9 @@ pub struct UserView {
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
     pub deactivated_at: Option<DateTime<Utc>>,
+    /// The identifier another system gave the user, kept from an import; null without one.
+    #[schema(min_length = 1, max_length = 200)]
+    pub external_id: Option<String>,
 }
 
 impl From<User> for UserView {
@@ -49,6 +52,7 @@ impl From<User> for UserView {
             updated_at: user.updated_at,
             last_login_at: user.last_login_at,
             deactivated_at: user.deactivated_at,
+            external_id: user.external_id,
         }
     }
 }

@@ -38,6 +38,10 @@ crate::text_enum! {
         UserPasskeyRenamed = "user.passkey_renamed",
         UserPasskeyRemoved = "user.passkey_removed",
         AuthMfaFailed = "auth.mfa_failed",
+        AuthPasswordRehashed = "auth.password_rehashed",
+        UserImported = "user.imported",
+        UsersImportFinished = "users.import_finished",
+        UsersExported = "users.exported",
     }
 }
 

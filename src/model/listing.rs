@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Email, Role, Status};
+use super::{Email, Role, Status, check_external_id};
 use crate::crypto::BlindIndex;
 use crate::paging::{Paging, check_instant};
 use crate::validation::{FieldProblems, Invalid};
@@ -54,6 +54,14 @@ pub struct ListQuery {
         pattern = "^[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*([^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]([^\\u0000-\\u001F\\u007F-\\u009F]{0,98}[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?)?[\\t-\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"
     )]
     pub q: Option<String>,
+    /// Exact identifier another system gave the user (kept from an import), 1-200
+    /// characters.
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
+    pub external_id: Option<String>,
     /// Created strictly after this instant (RFC 3339).
     pub created_after: Option<DateTime<Utc>>,
     /// Created strictly before this instant (RFC 3339).
@@ -75,6 +83,7 @@ pub struct ListFilter {
     pub email_index: Option<Vec<u8>>,
     /// A `LIKE` pattern over `lower(name)`, wildcards of the input escaped.
     pub name_pattern: Option<String>,
+    pub external_id: Option<String>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     pub sort: SortField,
@@ -116,6 +125,16 @@ impl ListQuery {
             Some("") | None => None,
             Some(q) => Some(format!("%{}%", escape_like(&q.to_lowercase()))),
         };
+        let external_id = match self.external_id {
+            Some(id) => match check_external_id(&id) {
+                Ok(()) => Some(id),
+                Err(problem) => {
+                    problems.push(("external_id", problem));
+                    None
+                }
+            },
+            None => None,
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -125,6 +144,7 @@ impl ListQuery {
             status: self.status,
             email_index,
             name_pattern,
+            external_id,
             created_after: self.created_after,
             created_before: self.created_before,
             sort: self.sort.unwrap_or_default(),

@@ -8,9 +8,10 @@ pub mod listing;
 pub mod merge_patch;
 pub mod name;
 pub mod preferences;
+pub mod transfer;
 pub mod user;
 
 pub use audit::{Action, AuditRecord, Event, Outcome};
 pub use email::Email;
 pub use name::Name;
-pub use user::{Authenticated, Role, Status, User};
+pub use user::{Authenticated, Role, Status, User, check_external_id};

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::validation::Invalid;
+
 /// An account.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -19,6 +21,8 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
     pub deactivated_at: Option<DateTime<Utc>>,
+    /// The identifier another system gave the user (kept from an import).
+    pub external_id: Option<String>,
 }
 
 crate::text_enum! {
@@ -37,6 +41,28 @@ crate::text_enum! {
         Active = "active",
         Deactivated = "deactivated",
     }
+}
+
+/// Longest identifier another system may give a user, in characters.
+pub const EXTERNAL_ID_MAX: usize = 200;
+
+/// Checks the identifier another system gave a user: 1-200 characters, no control
+/// characters (it is compared exactly, so white space is kept as given).
+pub fn check_external_id(id: &str) -> Result<(), Invalid> {
+    let length = id.chars().count();
+    if length == 0 {
+        return Err(Invalid::new("too_short", "must not be empty"));
+    }
+    if length > EXTERNAL_ID_MAX {
+        return Err(Invalid::new("too_long", "must be at most 200 characters"));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(Invalid::new(
+            "invalid_characters",
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
 }
 
 /// The caller of an authenticated request: its user as it is now, and its session.
@@ -60,5 +86,18 @@ mod tests {
         }
         assert_eq!(Role::parse("root"), None);
         assert_eq!(Role::NAMES, ["admin", "manager", "user"]);
+    }
+
+    #[test]
+    fn external_ids_are_one_to_two_hundred_printable_characters() {
+        assert!(check_external_id("django:42").is_ok());
+        assert!(
+            check_external_id(&"é".repeat(200)).is_ok(),
+            "characters, not bytes"
+        );
+        let code = |id: &str| check_external_id(id).err().map(|i| i.code);
+        assert_eq!(code(""), Some("too_short"));
+        assert_eq!(code(&"x".repeat(201)), Some("too_long"));
+        assert_eq!(code("a\u{0}b"), Some("invalid_characters"));
     }
 }

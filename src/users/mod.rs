@@ -9,6 +9,7 @@ pub mod profile;
 pub mod reauth;
 pub mod sessions;
 mod shared;
+pub mod transfer;
 
 pub use accounts::AccountError;
 pub use admin::AdminError;
@@ -17,3 +18,4 @@ pub use passkeys::PasskeyError;
 pub use profile::ProfileError;
 pub use reauth::ReauthError;
 pub use sessions::SessionError;
+pub use transfer::TransferError;

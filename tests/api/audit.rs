@@ -407,6 +407,45 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
         .status(),
         200
     );
+    // An import, the imported user's first login (its bcrypt hash replaced), an export.
+    let fixtures: Vec<Value> =
+        serde_json::from_str(include_str!("../fixtures/hashes.json")).unwrap_or_default();
+    let bcrypt = fixtures
+        .iter()
+        .find(|f| f["scheme"] == "bcrypt" && f["slow"] == false)
+        .expect("a bcrypt fixture");
+    let line = json!({"email": "carl@example.com", "name": "Carl", "external_id": "carl",
+                      "password_hash": bcrypt["hash"]});
+    let imported = app
+        .client
+        .post(app.url("/api/v1/users/import"))
+        .bearer_auth(&admin.token)
+        .header("user-agent", USER_AGENT)
+        .header("content-type", "application/x-ndjson")
+        .body(format!("{line}\n"))
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(imported.status(), 200);
+    let carl: Value = app
+        .get_as("/api/v1/users?external_id=carl", &admin.token)
+        .await
+        .json()
+        .await
+        .expect("a page");
+    let carl_id: uuid::Uuid = carl["items"][0]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("carl's id");
+    let password = bcrypt["password"].as_str().unwrap_or_default();
+    assert_eq!(app.login("carl@example.com", password).await.status(), 200);
+    assert_eq!(
+        app.get_as("/api/v1/users/export", &admin.token)
+            .await
+            .status(),
+        200
+    );
+
     // Self-deletion: actor and target are the same.
     assert_eq!(
         app.send(
@@ -420,7 +459,7 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
         204
     );
 
-    let (ada, bob, admin) = (Some(ada_id), Some(bob_id), Some(admin_id));
+    let (ada, bob, admin, carl) = (Some(ada_id), Some(bob_id), Some(admin_id), Some(carl_id));
     let expected: &[(&str, &str, Option<uuid::Uuid>, Option<uuid::Uuid>)] = &[
         ("user.registered", "success", ada, ada),
         ("user.email_verified", "success", ada, ada),
@@ -453,6 +492,10 @@ async fn every_audited_action_writes_exactly_one_complete_event_and_no_secret() 
         ("user.deactivated", "success", admin, bob),
         ("user.restored", "success", admin, bob),
         ("user.deactivated", "success", ada, ada),
+        ("user.imported", "success", admin, carl),
+        ("users.import_finished", "success", admin, None),
+        ("auth.password_rehashed", "success", carl, carl),
+        ("users.exported", "success", admin, None),
     ];
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT action, outcome, actor_id, target_id, host(ip) AS ip, user_agent, request_id FROM audit_events",

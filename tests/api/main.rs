@@ -25,4 +25,5 @@ mod passkeys;
 mod rate_limits;
 mod rbac_matrix;
 mod tokens;
+mod transfer;
 mod users;

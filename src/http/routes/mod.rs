@@ -8,4 +8,5 @@ pub mod me;
 pub mod mfa;
 pub mod pages;
 pub mod passkeys;
+pub mod transfer;
 pub mod users;

@@ -39,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_sessions))
         .routes(routes!(reset_mfa))
         .routes(routes!(avatar))
+        .merge(super::transfer::router())
 }
 
 /// A user created by an admin.

@@ -1,11 +1,13 @@
 //! The command line: `serve` (the default), `migrate up|down|status`, `openapi`,
-//! `create-admin`, `keys generate`.
+//! `create-admin`, `keys generate`, `import`, `export`.
+
+mod transfer;
 
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, LogFormat, Settings};
 use crate::deps::Deps;
 use crate::request::RequestMeta;
 use crate::secret::Secret;
@@ -42,6 +44,11 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Import users from NDJSON, one user a line (the format of `POST /users/import`); exits
+    /// non-zero when a line failed.
+    Import(transfer::ImportArgs),
+    /// Export every user as NDJSON to standard output.
+    Export(transfer::ExportArgs),
 }
 
 /// The version of the printed OpenAPI document.
@@ -140,17 +147,16 @@ pub fn main() -> ExitCode {
         Command::Keys {
             action: KeysAction::Generate { out },
         } => generate_key(out.as_deref()),
+        Command::Import(args) => transfer::import(args),
+        Command::Export(args) => transfer::export(args),
     }
 }
 
 fn create_admin(args: CreateAdminArgs) -> ExitCode {
     telemetry::init_logging(LogFormat::Pretty);
-    let settings = match args.config.validate() {
+    let settings = match checked(args.config) {
         Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("gatehouse: configuration error: {error}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mut password = String::new();
     if std::io::stdin().read_line(&mut password).is_err() {
@@ -159,11 +165,7 @@ fn create_admin(args: CreateAdminArgs) -> ExitCode {
     }
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
     block_on(Report::Stderr, async move {
-        let url = settings.database.url.expose().clone();
-        db::ensure_database(&url).await?;
-        let pool = db::connect(&url, db::PoolSettings::from(&settings.database)).await?;
-        db::migrate_up(&pool).await?;
-        let deps = Deps::new(settings, pool.clone())?;
+        let deps = open(settings).await?;
         let input = NewAccount {
             email: args.email,
             name: args.name,
@@ -173,9 +175,27 @@ fn create_admin(args: CreateAdminArgs) -> ExitCode {
         let meta = RequestMeta::system();
         let user = accounts::create(&deps, Origin::CommandLine, input, &meta).await?;
         println!("admin created: {}", user.id);
-        pool.close().await;
+        deps.db.close().await;
         Ok(())
     })
+}
+
+/// The settings of a command that acts on users, or its exit code (2) when they are wrong.
+fn checked(config: Config) -> Result<Settings, ExitCode> {
+    config.validate().map_err(|error| {
+        eprintln!("gatehouse: configuration error: {error}");
+        ExitCode::from(2)
+    })
+}
+
+/// The service's parts, over a database created and migrated if needed: what a command
+/// that acts on users works with.
+async fn open(settings: Settings) -> anyhow::Result<Deps> {
+    let url = settings.database.url.expose().clone();
+    db::ensure_database(&url).await?;
+    let pool = db::connect(&url, db::PoolSettings::from(&settings.database)).await?;
+    db::migrate_up(&pool).await?;
+    Ok(Deps::new(settings, pool)?)
 }
 
 fn generate_key(out: Option<&std::path::Path>) -> ExitCode {
