@@ -16,6 +16,7 @@ mod seed;
 #[path = "../../tests/api/soft_passkey.rs"]
 #[allow(dead_code)]
 mod soft_passkey;
+mod transfer;
 mod wrk;
 
 use std::path::{Path, PathBuf};
@@ -50,7 +51,7 @@ struct Options {
     /// Run only these scenarios (comma-separated: me, login, probe, refresh, mfa, passkey, list,
     /// register, keys); the machine's limits are always measured.
     #[arg(long, value_delimiter = ',',
-          value_parser = ["me", "login", "probe", "refresh", "mfa", "passkey", "list", "register", "keys"])]
+          value_parser = ["me", "login", "probe", "refresh", "mfa", "passkey", "list", "register", "keys", "transfer"])]
     only: Vec<String>,
     /// Keep the seeded database `gatehouse_bench` afterwards (for EXPLAIN ANALYZE by hand).
     #[arg(long)]
@@ -248,6 +249,34 @@ async fn main() -> anyhow::Result<()> {
         record("POST /auth/register", "50", register, &mut rows);
     }
 
+    let transfer = if options.wants("transfer") {
+        let users = if options.smoke { 20_000 } else { 1_000_000 };
+        let me_duration = if options.smoke {
+            duration
+        } else {
+            Duration::from_secs(20)
+        };
+        let measured = transfer::run(
+            &work,
+            &base,
+            pid,
+            &seeded.admin_token,
+            users,
+            &files.access,
+            me_duration,
+        )
+        .await?;
+        record(
+            "GET /users/me during the import",
+            "50",
+            measured.me_during,
+            &mut rows,
+        );
+        Some(measured)
+    } else {
+        None
+    };
+
     let peak_rss_mb = keys::rss_mb(pid, "VmHWM:").await;
     let stopped = stop(&mut server, pid).await?;
 
@@ -317,6 +346,20 @@ async fn main() -> anyhow::Result<()> {
         threads()
     );
     println!("  service peak RSS:                     {peak_rss_mb:>10.1} MB");
+    if let Some(t) = &transfer {
+        println!(
+            "  import of {} users (bcrypt), HTTP:     {:>10.0} users/s ({} created in {:.1} s)",
+            t.users, t.import_rate, t.created, t.import_secs
+        );
+        println!(
+            "  service RSS before / peak in import:   {:>6.1} / {:.1} MB",
+            t.rss_before_mb, t.peak_rss_mb
+        );
+        println!(
+            "  export of every user, HTTP:            {:>10.0} users/s ({} lines)",
+            t.export_rate, t.export_lines
+        );
+    }
     println!(
         "  service start-up to ready (migrated):  {:>10.0} ms",
         startup.as_secs_f64() * 1000.0
