@@ -88,6 +88,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     crate::users::accounts::bootstrap_admin(state.deps())
         .await
         .map_err(|e| anyhow::anyhow!("cannot create the bootstrap admin: {e}"))?;
+    let learning = state.clone();
+    state.deps().background.spawn(async move {
+        crate::auth::login::learn_hash_costs(learning.deps()).await;
+    });
     let outbox = OutboxWorker::start(&state)?;
     tracing::info!(addr = %listener.local_addr()?, "gatehouse listening");
 

@@ -329,6 +329,15 @@ pub fn parse(hash: &str) -> Result<ParsedHash, FormatError> {
     }
 }
 
+/// The part of a hash that names its format and cost, before its salt (`$2b$12`,
+/// `pbkdf2_sha256$600000`, `$argon2id$v=19$m=65536,t=3,p=4`): hashes of one kind cost the
+/// same to check.
+pub fn kind(hash: &str) -> &str {
+    let bcrypt = hash.starts_with("$2") || hash.starts_with("bcrypt_sha256$");
+    let fields_after = if bcrypt { 2 } else { 3 };
+    hash.rsplitn(fields_after, '$').last().unwrap_or(hash)
+}
+
 /// True when `hash` is Argon2id v=19 (PHC, not Django's prefixed form) with exactly these
 /// parameters: for the service's own, no rehash is needed (see `passwords::is_current`).
 pub fn is_argon2id_with(hash: &str, memory_kib: u32, iterations: u32, lanes: u32) -> bool {
@@ -1113,6 +1122,34 @@ mod tests {
         assert!(!is_current(""));
         for fixture in fixtures() {
             assert!(!is_current(&fixture.hash), "{}", fixture.hash);
+        }
+    }
+
+    #[test]
+    fn a_kind_is_the_format_and_cost_without_salt_or_output() {
+        for (hash, kind_of_it) in [
+            (
+                "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+                "$2b$12",
+            ),
+            (
+                "bcrypt_sha256$$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+                "bcrypt_sha256$$2b$12",
+            ),
+            (
+                "pbkdf2_sha256$600000$c2FsdA$aGFzaA==",
+                "pbkdf2_sha256$600000",
+            ),
+            (
+                "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g",
+                "$argon2id$v=19$m=65536,t=3,p=4",
+            ),
+            (
+                "$scrypt$ln=16,r=8,p=1$c2FsdA$aGFzaA",
+                "$scrypt$ln=16,r=8,p=1",
+            ),
+        ] {
+            assert_eq!(kind(hash), kind_of_it);
         }
     }
 }

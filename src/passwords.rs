@@ -205,6 +205,23 @@ impl Passwords {
         .await?
     }
 
+    /// Learns what checking each of these stored hashes costs (against a random password),
+    /// so that failed logins are padded from the start, not only after the first login of
+    /// an imported account. An unreadable hash is skipped.
+    pub async fn learn_costs(&self, hashes: &[String]) {
+        let mut random = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut OsRng, &mut random);
+        let password: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        for hash in hashes {
+            let _ = self.check(&password, Some(hash)).await;
+        }
+    }
+
+    /// How long a failed check is padded to now (see [`Self::pad_failure`]).
+    pub fn failure_floor(&self) -> Duration {
+        self.costs.slowest()
+    }
+
     /// Waits, without using a thread, until a failed check has taken as long as the
     /// slowest kind of check this process has been running lately, so that how long a
     /// failure takes tells nothing of which hash, if any, was behind it (an imported bcrypt
@@ -532,6 +549,21 @@ mod tests {
         };
         assert!(current.matches && current.upgrade.is_none());
         assert!(passwords.check("x", Some("md5$abc")).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_cost_of_stored_hashes_can_be_learned_before_anyone_logs_in() {
+        let Ok(passwords) = Passwords::new(1) else {
+            panic!("hasher")
+        };
+        assert_eq!(passwords.failure_floor(), Duration::ZERO);
+        let Ok(bcrypt) = bcrypt::hash("an imported passphrase", 6) else {
+            panic!("bcrypt")
+        };
+        passwords
+            .learn_costs(&[bcrypt, "not a hash".to_owned()])
+            .await;
+        assert!(passwords.failure_floor() > Duration::ZERO);
     }
 
     #[test]

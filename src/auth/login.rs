@@ -194,6 +194,22 @@ pub async fn login(
     pair(deps, credentials.id, credentials.role, opened)
 }
 
+/// Learns, at start, what checking the imported hashes still stored costs, so that a
+/// failed login is padded to it from the first request (see `Passwords::pad_failure`).
+pub async fn learn_hash_costs(deps: &Deps) {
+    match users::foreign_hash_samples(&deps.db).await {
+        Ok(hashes) => {
+            deps.passwords.learn_costs(&hashes).await;
+            tracing::debug!(
+                kinds = hashes.len(),
+                floor_ms = deps.passwords.failure_floor().as_millis(),
+                "learned what checking imported hashes costs"
+            );
+        }
+        Err(error) => tracing::warn!(%error, "cannot read the imported hashes' kinds"),
+    }
+}
+
 /// Replaces a hash imported in another format (or made with older parameters) by its
 /// Argon2id upgrade, with its audit record, in the login's transaction.
 async fn rehash(

@@ -241,6 +241,32 @@ pub async fn upgrade_password_hash<'e>(
     Ok(done.rows_affected() == 1)
 }
 
+/// One stored hash of each kind that is not the service's own Argon2id, a kind being the
+/// format with its cost (the fields before the salt): what failed logins must not be told
+/// apart from. A scan of every user: run once, at start, in the background.
+pub async fn foreign_hash_samples<'e>(
+    executor: impl PgExecutor<'e>,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT DISTINCT ON (kind) hash AS "hash!" FROM (
+               SELECT password_hash AS hash,
+                      -- As password_formats::kind: bcrypt's cost is its last field
+                      -- before salt and output, which others keep apart.
+                      CASE WHEN password_hash LIKE '$2%' OR password_hash LIKE 'bcrypt\_sha256$%'
+                           THEN substring(password_hash from '^(.*)\$[^$]*$')
+                           ELSE substring(password_hash from '^(.*)\$[^$]*\$[^$]*$')
+                      END AS kind
+               FROM users
+               WHERE password_hash IS NOT NULL
+                 AND password_hash NOT LIKE '$argon2id$v=19$m=19456,t=2,p=1$%'
+           ) AS foreign_hashes
+           ORDER BY kind
+           LIMIT 64"#
+    )
+    .fetch_all(executor)
+    .await
+}
+
 /// Records a successful login.
 pub async fn record_login<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query!("UPDATE users SET last_login_at = now() WHERE id = $1", id)

@@ -9,7 +9,7 @@
 //! work and rolls each batch back, remembering what it would have created in a temporary
 //! table of its own connection, so that a repeat further down the file is found too.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use sqlx::Connection;
@@ -25,6 +25,7 @@ use crate::model::transfer::{
     ExportedUser, ImportedUser, LineProblems, MAX_LINE_BYTES, parse_line,
 };
 use crate::model::{Action, Event, User};
+use crate::password_formats;
 use crate::rbac::{self, Permission};
 use crate::request::RequestMeta;
 use crate::validation::Invalid;
@@ -155,8 +156,14 @@ pub async fn import<R: AsyncBufRead + Unpin>(
         dry_run: options.dry_run,
         report: ImportReport::default(),
         pending: Vec::with_capacity(BATCH),
+        hash_kinds: HashMap::new(),
     };
     let outcome = run.read_all(&mut conn, input, &mut progress).await;
+    if !options.dry_run {
+        // Failed logins are padded to the cost of the hashes now stored.
+        let samples: Vec<String> = run.hash_kinds.values().cloned().collect();
+        deps.passwords.learn_costs(&samples).await;
+    }
     if options.dry_run {
         // The connection goes back to the pool: its temporary table must not stay.
         transfer::end_dry_run(&mut conn).await?;
@@ -194,7 +201,12 @@ struct Run<'a> {
     dry_run: bool,
     report: ImportReport,
     pending: Vec<Pending>,
+    /// One hash of each kind read (format and cost), up to [`MAX_HASH_KINDS`].
+    hash_kinds: HashMap<String, String>,
 }
+
+/// Kinds of hash whose cost an import learns; a file has a handful.
+const MAX_HASH_KINDS: usize = 64;
 
 impl Run<'_> {
     async fn read_all<R: AsyncBufRead + Unpin>(
@@ -226,6 +238,14 @@ impl Run<'_> {
             }
             match parse_line(&line) {
                 Ok(user) => {
+                    if let Some(hash) = &user.password_hash {
+                        let kind = password_formats::kind(hash);
+                        if self.hash_kinds.len() < MAX_HASH_KINDS
+                            && !self.hash_kinds.contains_key(kind)
+                        {
+                            self.hash_kinds.insert(kind.to_owned(), hash.clone());
+                        }
+                    }
                     let (sealed, blind_index) = self
                         .deps
                         .seal_email(&user.email)

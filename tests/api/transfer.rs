@@ -247,6 +247,20 @@ async fn every_hash_format_signs_in_once_right_and_is_replaced_by_argon2id() {
         .collect();
     let report = json_body(import(&app, &admin, ndjson(&lines), "").await, 200).await;
     assert_eq!(report["created"], usable.len(), "{report}");
+    // One stored hash of each kind (format and cost) is what a restart learns the costs of.
+    let mut kinds: Vec<&str> = usable
+        .iter()
+        .filter_map(|f| f["hash"].as_str())
+        .map(gatehouse::password_formats::kind)
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let samples = gatehouse::db::users::foreign_hash_samples(&app.pool)
+        .await
+        .expect("samples");
+    assert_eq!(samples.len(), kinds.len(), "{samples:?}");
+    gatehouse::auth::login::learn_hash_costs(app.state.deps()).await;
+    assert!(app.state.deps().passwords.failure_floor() > std::time::Duration::ZERO);
 
     for (n, fixture) in usable.iter().enumerate() {
         let email = format!("hash{n}@example.com");
@@ -591,4 +605,30 @@ async fn the_command_line_imports_a_file_and_exports_it_back() {
         1
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn null_is_absent_where_the_format_allows_it_and_refused_where_it_does_not() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let lines = [
+        json!({"email": "nulls@example.com", "name": "Nulls", "external_id": null,
+               "password_hash": null, "created_at": null, "email_verified": null,
+               "send_invitation": null}),
+        json!({"email": "bad-nulls@example.com", "name": "Bad", "role": null, "status": null,
+               "preferences": null}),
+    ];
+    let report = json_body(import(&app, &admin, ndjson(&lines), "").await, 200).await;
+    assert_eq!(
+        (&report["created"], &report["failed"]),
+        (&json!(1), &json!(1)),
+        "{report}"
+    );
+    let fields: Vec<&str> = report["errors"][0]["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["role", "status", "preferences"]);
 }
