@@ -25,6 +25,31 @@ fn bcrypt_hash() -> anyhow::Result<String> {
         .context("no bcrypt fixture of cost 12")
 }
 
+/// The median time of 15 failed logins, each for another address `{prefix}{n}@bench.example`.
+async fn failed_logins(client: &reqwest::Client, base: &str, prefix: &str) -> anyhow::Result<f64> {
+    let mut times = Vec::new();
+    for n in 0..15 {
+        let body = serde_json::json!({
+            "email": format!("{prefix}{n}@bench.example"),
+            "password": "not the password of anyone",
+        });
+        let started = Instant::now();
+        let response = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == 401,
+            "a failed login answered {}",
+            response.status()
+        );
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
 /// What the scenario measured.
 pub struct Measured {
     pub users: usize,
@@ -36,6 +61,9 @@ pub struct Measured {
     pub me_during: Figures,
     pub export_rate: f64,
     pub export_lines: usize,
+    /// Median failed-login times (ms): an unknown address before any bcrypt check, an
+    /// imported bcrypt user with a wrong password, an unknown address after.
+    pub failed_login_ms: [f64; 3],
 }
 
 /// Imports `users` users, with `/users/me` under load for `me_duration` meanwhile, then
@@ -112,7 +140,13 @@ pub async fn run(
         export_lines += chunk.iter().filter(|b| **b == b'\n').count();
     }
     let export_secs = started.elapsed().as_secs_f64();
+
+    // Failed logins one at a time (no queue): does an imported account stand out?
+    let unknown_before = failed_logins(&client, base, "nobody-before").await?;
+    let imported = failed_logins(&client, base, "imported").await?;
+    let unknown_after = failed_logins(&client, base, "nobody-after").await?;
     Ok(Measured {
+        failed_login_ms: [unknown_before, imported, unknown_after],
         users,
         import_rate: created as f64 / import_secs,
         import_secs,
