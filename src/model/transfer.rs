@@ -128,6 +128,19 @@ pub fn parse_line(line: &[u8]) -> Result<ImportedUser, LineProblems> {
         }
     }
     let mut note = |field: &str, invalid: Invalid| problems.push((field.to_owned(), invalid));
+    // These have a default, but no meaning for null (the others take null as absent).
+    for field in ["role", "status", "preferences"] {
+        if matches!(given(field), Some(Value::Null)) {
+            note(
+                field,
+                wrong_type(if field == "preferences" {
+                    "a JSON object"
+                } else {
+                    "a string"
+                }),
+            );
+        }
+    }
 
     let email_text = given("email").and_then(Value::as_str).map(str::to_owned);
     let email = match given("email") {

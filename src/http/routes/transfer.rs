@@ -33,8 +33,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(export_users))
 }
 
-/// One user, one line of NDJSON: the import format, and the export's.
-#[derive(Debug, Serialize, ToSchema)]
+/// One user, one line of NDJSON: the import format, and the export's. (Documentation
+/// only: `model::transfer` reads and writes the lines.)
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
 #[schema(example = json!(ex::import_line()))]
 pub struct UserLine {
     /// An email address (ASCII). An address that already exists is skipped.
@@ -44,9 +46,11 @@ pub struct UserLine {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Default `user`.
-    pub role: Option<Role>,
+    #[schema(required = false)]
+    pub role: Role,
     /// Default `active`, or `pending_verification` when `email_verified` is false.
-    pub status: Option<Status>,
+    #[schema(required = false)]
+    pub status: Status,
     /// Default true: the source system checked the address.
     pub email_verified: Option<bool>,
     /// The hash from the source system, verified at the first login in its own format and
