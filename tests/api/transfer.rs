@@ -617,12 +617,32 @@ async fn null_is_absent_where_the_format_allows_it_and_refused_where_it_does_not
                "send_invitation": null}),
         json!({"email": "bad-nulls@example.com", "name": "Bad", "role": null, "status": null,
                "preferences": null}),
+        // A known format, cut short; and one whose cost would pin a hashing thread.
+        json!({"email": "cut@example.com", "name": "Cut", "password_hash": "$2b$12$tooshort"}),
+        json!({"email": "slow@example.com", "name": "Slow",
+               "password_hash": "pbkdf2_sha256$99000000$c2FsdA$5Jd3KsQXiJgHmvPjxDGTaTcRGrXw5hWlRkoPUTS8ea0="}),
     ];
     let report = json_body(import(&app, &admin, ndjson(&lines), "").await, 200).await;
     assert_eq!(
         (&report["created"], &report["failed"]),
-        (&json!(1), &json!(1)),
+        (&json!(1), &json!(3)),
         "{report}"
+    );
+    let hash_error = |at: usize| {
+        let error = &report["errors"][at];
+        (
+            error["line"].clone(),
+            error["errors"][0]["field"].clone(),
+            error["errors"][0]["code"].clone(),
+        )
+    };
+    assert_eq!(
+        hash_error(1),
+        (json!(3), json!("password_hash"), json!("malformed_hash"))
+    );
+    assert_eq!(
+        hash_error(2),
+        (json!(4), json!("password_hash"), json!("cost_out_of_range"))
     );
     let fields: Vec<&str> = report["errors"][0]["errors"]
         .as_array()
